@@ -1,0 +1,53 @@
+// The greenlet type's instance layout and the state behind its pimpl.
+#pragma once
+#include <Python.h>
+#include <vector>
+
+namespace syncless::greenlet_face { struct Greenlet; }
+#define GREENLET_MODULE
+#define implementation_ptr_t syncless::greenlet_face::Greenlet*
+#include "greenlet.h"
+
+#include "../scheduler/coroutine.hpp"
+#include "../scheduler/py_ref.hpp"
+
+static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void*),
+              "PyGreenlet must keep greenlet's ABI: weakreflist, dict, pimpl");
+
+namespace syncless::greenlet_face {
+
+struct GreenletThread;
+
+// What a switch carries: positional and keyword arguments, or a ready value
+// (a finished greenlet's result). All empty with an error set means "throw".
+struct SwitchArgs {
+    Ref args;
+    Ref kwargs;
+    explicit operator bool() const noexcept { return args || kwargs; }
+    void clear() noexcept { args.reset(); kwargs.reset(); }
+};
+
+struct Greenlet {
+    explicit Greenlet(PyGreenlet* self, bool main) noexcept;
+
+    PyGreenlet* self;           // borrowed: the object owns this state
+    Coroutine coroutine;        // unused by main greenlets (the thread's stack is theirs)
+    Coroutine* co;              // &coroutine, or the thread's main coroutine
+    bool main;
+    Ref run;                    // callable; kept while running so GC sees it
+    Ref parent;                 // PyGreenlet; null for main greenlets
+    Ref main_greenlet;          // the main greenlet of the owning thread, once bound
+    SwitchArgs pending;         // what the next switch into this greenlet delivers
+    GreenletThread* thread = nullptr;  // main greenlets: their thread; null once it exited
+};
+
+inline Greenlet* impl(PyObject* g) noexcept { return reinterpret_cast<PyGreenlet*>(g)->pimpl; }
+inline Greenlet* impl(PyGreenlet* g) noexcept { return g->pimpl; }
+
+extern PyTypeObject PyGreenlet_Type;
+extern PyObject* PyExc_GreenletError;
+extern PyObject* PyExc_GreenletExit;
+
+inline bool is_greenlet(PyObject* o) noexcept { return PyObject_TypeCheck(o, &PyGreenlet_Type); }
+
+}  // namespace syncless::greenlet_face

@@ -1,0 +1,260 @@
+#include "greenlet_switch.hpp"
+
+namespace syncless::greenlet_face {
+
+namespace {
+
+bool check_switch_allowed(GreenletThread* t, Greenlet* target) noexcept {
+    GreenletThread* owner = owning_thread(target);
+    if (owner == t) {
+        return true;
+    }
+    if (owner == nullptr) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a different thread (which happens to have exited)");
+        return false;
+    }
+    PyErr_Format(PyExc_GreenletError,
+                 "Cannot switch to a different thread\n\tCurrent: %R\n\tExpected: %R",
+                 reinterpret_cast<PyObject*>(current_greenlet(t)), owner->main.get());
+    return false;
+}
+
+// Reads `run` the way greenlet does: an ordinary attribute lookup, so a
+// subclass method or descriptor works. An error pending for a throw is kept
+// aside meanwhile, since arbitrary Python code may run.
+Ref fetch_run(Greenlet* g) noexcept {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    Ref run = Ref::steal(PyObject_GetAttrString(reinterpret_cast<PyObject*>(g->self), "run"));
+    if (run) {
+        PyErr_Restore(type, value, tb);
+    } else {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    return run;
+}
+
+// A switch to a dead greenlet lands in its nearest live ancestor, with the
+// arguments carried along; an unstarted one is made ready to start. Returns
+// the greenlet to jump to, or null with an exception set.
+Greenlet* resolve_target(GreenletThread* t, Greenlet* target) noexcept {
+    for (;;) {
+        if (target->co->active()) {
+            return target;
+        }
+        if (!target->co->started()) {
+            Ref run = fetch_run(target);
+            if (!run) {
+                return nullptr;
+            }
+            if (target->co->started()) {
+                continue;  // the lookup itself started it; switch as usual
+            }
+            target->run = std::move(run);
+            target->main_greenlet = t->main;
+            return target;
+        }
+        Greenlet* parent = impl(target->parent.get());
+        parent->pending = std::move(target->pending);
+        target = parent;
+    }
+}
+
+// The greenlet-level trace call, in the target right after a switch. A
+// failing trace function is removed and its exception replaces the transfer.
+bool call_trace(GreenletThread* t, bool throwing, PyObject* origin, PyGreenlet* target) noexcept {
+    Ref tracefunc = t->tracefunc;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyThreadState* tstate = PyThreadState_GET();
+    PyThreadState_EnterTracing(tstate);
+    Ref result = Ref::steal(PyObject_CallFunction(tracefunc.get(), "s(OO)",
+                                                  throwing ? "throw" : "switch",
+                                                  origin ? origin : Py_None, target));
+    PyThreadState_LeaveTracing(tstate);
+    if (!result) {
+        t->tracefunc.reset();
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return false;
+    }
+    PyErr_Restore(type, value, tb);
+    return true;
+}
+
+// What the resumed greenlet receives: its pending arguments, after the trace.
+PyObject* receive(GreenletThread* t, Greenlet* self) noexcept {
+    Ref origin = std::move(t->origin);
+    SwitchArgs args = std::move(self->pending);
+    if (t->tracefunc && !call_trace(t, !args, origin.get(), self->self)) {
+        return nullptr;
+    }
+    if (PyErr_Occurred()) {
+        return nullptr;
+    }
+    if (!args) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch with no pending arguments or exception");
+        return nullptr;
+    }
+    return switch_result(std::move(args));
+}
+
+// greenlet's g_handle_exit: GreenletExit ends a greenlet normally with the
+// exception as its value; a return value is passed on as a 1-tuple.
+SwitchArgs result_of_run(Ref result) noexcept {
+    SwitchArgs out;
+    if (!result) {
+        if (!PyErr_ExceptionMatches(PyExc_GreenletExit)) {
+            return out;
+        }
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        out.args = value != nullptr ? Ref::steal(value) : Ref::borrow(Py_None);
+        return out;
+    }
+    out.args = Ref::steal(PyTuple_Pack(1, result.get()));
+    return out;
+}
+
+}  // namespace
+
+PyObject* switch_result(SwitchArgs&& received) noexcept {
+    SwitchArgs args = std::move(received);
+    bool no_kwargs = !args.kwargs || PyDict_GET_SIZE(args.kwargs.get()) == 0;
+    if (no_kwargs) {
+        PyObject* a = args.args.get();
+        if (a != nullptr && PyTuple_CheckExact(a) && PyTuple_GET_SIZE(a) == 1) {
+            return Py_NewRef(PyTuple_GET_ITEM(a, 0));
+        }
+        return a != nullptr ? args.args.release() : PyTuple_New(0);
+    }
+    if (!args.args || PyTuple_GET_SIZE(args.args.get()) == 0) {
+        return args.kwargs.release();
+    }
+    return PyTuple_Pack(2, args.args.get(), args.kwargs.get());
+}
+
+PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept {
+    if (!check_switch_allowed(t, target)) {
+        target->pending.clear();
+        return nullptr;
+    }
+    Greenlet* self = impl(current_greenlet(t));
+    Greenlet* real = resolve_target(t, target);
+    if (real == nullptr) {
+        target->pending.clear();
+        return nullptr;
+    }
+    if (real == self) {
+        SwitchArgs args = std::move(self->pending);
+        if (PyErr_Occurred()) {
+            return nullptr;
+        }
+        return switch_result(std::move(args));
+    }
+    t->origin = Ref::borrow(reinterpret_cast<PyObject*>(self->self));
+    if (!real->co->switch_to()) {
+        real->pending.clear();
+        t->origin.reset();
+        return nullptr;
+    }
+    return receive(t, self);
+}
+
+PyObject* throw_greenlet(GreenletThread* t, Greenlet* target, PyObject* typ, PyObject* val,
+                         PyObject* tb) noexcept {
+    if (tb == Py_None) {
+        tb = nullptr;
+    } else if (tb != nullptr && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+        return nullptr;
+    }
+    Ref type = Ref::borrow(typ);
+    Ref value = Ref::borrow(val);
+    Ref traceback = Ref::borrow(tb);
+    if (PyExceptionClass_Check(typ)) {
+        PyObject *t0 = type.release(), *v0 = value.release(), *tb0 = traceback.release();
+        PyErr_NormalizeException(&t0, &v0, &tb0);
+        type = Ref::steal(t0);
+        value = Ref::steal(v0);
+        traceback = Ref::steal(tb0);
+    } else if (PyExceptionInstance_Check(typ)) {
+        if (val != nullptr && val != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+            return nullptr;
+        }
+        value = type;
+        type = Ref::borrow(reinterpret_cast<PyObject*>(Py_TYPE(typ)));
+    } else {
+        PyErr_Format(PyExc_TypeError, "exceptions must be classes, or instances, not %s",
+                     Py_TYPE(typ)->tp_name);
+        return nullptr;
+    }
+    target->pending.clear();
+    PyErr_Restore(type.release(), value.release(), traceback.release());
+    if (target->co->status() == Coroutine::Status::dead) {
+        // A dead greenlet cannot raise: it "exits" with the exception, which
+        // then travels to its parent like any other exit.
+        target->pending = result_of_run(Ref());
+    }
+    return switch_greenlet(t, target);
+}
+
+void kill_greenlet(GreenletThread* t, Greenlet* target) noexcept {
+    Ref parent = target->parent;
+    target->parent = Ref::borrow(reinterpret_cast<PyObject*>(current_greenlet(t)));
+    target->pending.clear();
+    PyErr_SetString(PyExc_GreenletExit,
+                    "Killing the greenlet because all references have vanished.");
+    Ref result = Ref::steal(switch_greenlet(t, target));
+    if (!result) {
+        PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(target->self));
+    }
+    if (target->co->active()) {
+        target->parent = std::move(parent);
+    }
+}
+
+Coroutine* greenlet_body(Coroutine* co) noexcept {
+    auto* self = static_cast<Greenlet*>(co->owner());
+    GreenletThread* t = this_thread_if_any();
+    Ref origin = std::move(t->origin);
+    SwitchArgs args = std::move(self->pending);
+    bool ok = !t->tracefunc || call_trace(t, !args, origin.get(), self->self);
+    origin.reset();
+    Ref result;
+    if (ok && args && !PyErr_Occurred()) {
+        Ref call_args = args.args ? args.args : Ref::steal(PyTuple_New(0));
+        result = Ref::steal(PyObject_Call(self->run.get(), call_args.get(), args.kwargs.get()));
+    }
+    args.clear();
+    self->run.reset();
+    SwitchArgs out = result_of_run(std::move(result));
+    // Up the parent chain until a parent accepts the result (or the error).
+    for (Ref parent = self->parent; parent; parent = impl(parent.get())->parent) {
+        Greenlet* p = impl(parent.get());
+        if (!check_switch_allowed(t, p)) {
+            out.clear();
+            continue;
+        }
+        p->pending = out;
+        Greenlet* real = resolve_target(t, p);
+        if (real == nullptr) {
+            out.clear();
+            continue;
+        }
+        t->origin = Ref::borrow(reinterpret_cast<PyObject*>(self->self));
+        return real->co;
+    }
+    PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(self->self));
+    Py_FatalError("greenlet: ran out of parent greenlets while propagating exception; cannot continue");
+}
+
+}  // namespace syncless::greenlet_face

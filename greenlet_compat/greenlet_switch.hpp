@@ -1,0 +1,26 @@
+// Switching between greenlets: argument passing, the walk to a live target,
+// starting, finishing into the parent chain, throw and kill.
+#pragma once
+#include "greenlet_thread.hpp"
+
+namespace syncless::greenlet_face {
+
+// Delivers target->pending (or, when it is empty, the error set now) to
+// target. Returns what the calling greenlet receives when switched back to:
+// a new reference, or null with an exception set.
+PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept;
+
+// greenlet.throw(typ, val, tb) with greenlet's argument checks.
+PyObject* throw_greenlet(GreenletThread* t, Greenlet* target, PyObject* typ, PyObject* val,
+                         PyObject* tb) noexcept;
+
+// Raises GreenletExit in a suspended greenlet of the calling thread, with the
+// current greenlet as its parent for the duration, so the kill returns here.
+void kill_greenlet(GreenletThread* t, Greenlet* target) noexcept;
+
+// Turns received switch arguments into switch()'s return value.
+PyObject* switch_result(SwitchArgs&& args) noexcept;
+
+Coroutine* greenlet_body(Coroutine* co) noexcept;
+
+}  // namespace syncless::greenlet_face

@@ -1,0 +1,44 @@
+// Per-thread greenlet state: the main greenlet, the trace function, and the
+// greenlets other threads asked this one to kill.
+#pragma once
+#include "greenlet_object.hpp"
+
+namespace syncless::greenlet_face {
+
+struct GreenletThread {
+    ThreadCore* core;
+    Ref main;                   // PyGreenlet
+    Ref tracefunc;              // greenlet.settrace(); None is stored as null
+    Ref origin;                 // who switched last, for the trace call in the target
+    std::vector<Ref> deleteme;  // greenlets deallocated in another thread
+};
+
+// The calling thread's state, created (with its main greenlet) on first use.
+// Null with an exception set when that fails or the interpreter is
+// finalizing. Kills queued by other threads run first.
+GreenletThread* this_thread() noexcept;
+// The calling thread's state if it exists; never creates it.
+GreenletThread* this_thread_if_any() noexcept;
+
+// The greenlet running now in the calling thread (borrowed).
+inline PyGreenlet* current_greenlet(GreenletThread* t) noexcept {
+    return static_cast<Greenlet*>(t->core->current()->owner())->self;
+}
+
+// The thread a greenlet belongs to: its own for main greenlets, its main
+// greenlet's once started, its parent lineage's before. Null when none is
+// alive (exited, or not yet bound to any).
+GreenletThread* owning_thread(Greenlet* g) noexcept;
+
+// Queues a greenlet (new reference taken) for the owner thread to kill.
+void kill_in_owner_thread(GreenletThread* owner, PyGreenlet* g) noexcept;
+
+Py_ssize_t pending_cleanup_count() noexcept;
+Py_ssize_t total_main_greenlets() noexcept;
+
+}  // namespace syncless::greenlet_face
+
+namespace syncless::greenlet_face {
+// Called when a main greenlet object is freed.
+void forget_main_greenlet() noexcept;
+}  // namespace syncless::greenlet_face

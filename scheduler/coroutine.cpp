@@ -1,0 +1,161 @@
+#include "coroutine.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "stack_overflow.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace ctx = boost::context::detail;
+
+namespace syncless {
+
+namespace {
+
+thread_local ThreadCore* this_thread_core = nullptr;
+
+// The frame object of the innermost complete frame, created now if needed.
+// Creating it may allocate, and an allocation may run the garbage collector,
+// whose finalizers may switch; so it happens with the collector off and
+// before any of the switch's own state changes.
+PyFrameObject* materialize_top_frame(PyThreadState* tstate) noexcept {
+    int was_enabled = PyGC_Disable();
+    PyFrameObject* frame = PyThreadState_GetFrame(tstate);
+    if (was_enabled) {
+        PyGC_Enable();
+    }
+    return frame;
+}
+
+}  // namespace
+
+ThreadCore::ThreadCore() noexcept {
+    main_.status_ = Coroutine::Status::running;
+    main_.thread_ = this;
+    install_overflow_handler();
+    ensure_signal_stack();
+}
+
+ThreadCore& ThreadCore::current_thread() noexcept {
+    if (this_thread_core == nullptr) {
+        // Lives as long as the process: objects of other threads may still
+        // name it after this thread is gone, to learn that it is gone.
+        this_thread_core = new ThreadCore();
+    }
+    return *this_thread_core;
+}
+
+ThreadCore* ThreadCore::current_thread_if_any() noexcept { return this_thread_core; }
+
+Coroutine::~Coroutine() {
+    if (slot_) {
+        abandon();
+    }
+}
+
+bool Coroutine::prepare_start(ThreadCore& core) noexcept {
+    StackPool& pool = StackPool::instance();
+    slot_ = pool.acquire();
+    if (!slot_) {
+        return false;
+    }
+    thread_ = &core;
+    state_.init_new(PyThreadState_GET(), slot_, pool.chunk_size());
+    context_ = ctx::make_fcontext(slot_.stack_top, slot_.stack_size, &Coroutine::entry);
+    status_ = Status::suspended;
+    return true;
+}
+
+bool Coroutine::switch_to() noexcept {
+    ThreadCore& core = ThreadCore::current_thread();
+    if (status_ == Status::unstarted && !prepare_start(core)) {
+        PyErr_SetString(PyExc_MemoryError, "syncless: no memory for another coroutine stack");
+        return false;
+    }
+    return core.current_->jump(this, false);
+}
+
+bool Coroutine::jump(Coroutine* target, bool dying) noexcept {
+    PyThreadState* tstate = PyThreadState_GET();
+    ThreadCore& core = *thread_;
+    state_.save(tstate, dying ? nullptr : materialize_top_frame(tstate));
+#if PY_VERSION_HEX < 0x030C0000
+    target->state_.inherit_tracing(tstate);
+#endif
+    status_ = dying ? Status::dead : Status::suspended;
+    if (dying) {
+        core.dying_ = this;
+    }
+    target->status_ = Status::running;
+    core.origin_ = this;
+    core.current_ = target;
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(dying ? nullptr : &asan_fake_stack_, target->asan_bottom_,
+                                   target->asan_size_);
+#endif
+    ctx::transfer_t from = ctx::jump_fcontext(target->context_, this);
+    arrived(from);
+    return true;
+}
+
+void Coroutine::arrived(ctx::transfer_t from) noexcept {
+    auto* origin = static_cast<Coroutine*>(from.data);
+#if defined(__SANITIZE_ADDRESS__)
+    const void* bottom = nullptr;
+    std::size_t size = 0;
+    __sanitizer_finish_switch_fiber(asan_fake_stack_, &bottom, &size);
+    if (origin->asan_bottom_ == nullptr) {  // the main stack, seen the first time
+        origin->asan_bottom_ = bottom;
+        origin->asan_size_ = size;
+    }
+#endif
+    ThreadCore& core = *thread_;
+    state_.restore(PyThreadState_GET());
+    if (core.dying_ == origin) {
+        core.dying_ = nullptr;
+        origin->context_ = nullptr;
+        origin->abandon();
+    } else {
+        origin->context_ = from.fctx;
+    }
+}
+
+void Coroutine::entry(ctx::transfer_t from) noexcept {
+    Coroutine* self = this_thread_core->current_;
+#if defined(__SANITIZE_ADDRESS__)
+    self->asan_bottom_ = self->slot_.base;
+    self->asan_size_ = static_cast<std::size_t>(self->slot_.stack_top - self->slot_.base);
+#endif
+    self->arrived(from);
+#if SYNCLESS_HAS_CFRAME
+    // The interpreter links the _PyCFrame of every evaluation to the one
+    // before it; this one lives at the bottom of the coroutine's own stack so
+    // the chain never points into another coroutine's stack.
+    _PyCFrame cframe;
+    self->state_.enter_new_cframe(PyThreadState_GET(), &cframe);
+#endif
+    self->finish(self->body_(self));
+}
+
+void Coroutine::finish(Coroutine* next) noexcept {
+    if (next->status_ == Status::unstarted && !next->prepare_start(*thread_)) {
+        Py_FatalError("syncless: no memory for a coroutine stack while finishing another");
+    }
+    jump(next, true);
+    Py_FatalError("syncless: a finished coroutine was resumed");
+}
+
+void Coroutine::abandon() noexcept {
+    state_.drop_frame_chunks();
+    if (slot_) {
+        StackPool::instance().release(slot_);
+        slot_ = StackSlot{};
+    }
+    context_ = nullptr;
+    status_ = Status::dead;
+}
+
+}  // namespace syncless

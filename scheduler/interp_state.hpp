@@ -1,0 +1,84 @@
+// The per-thread interpreter state that belongs to one coroutine.
+//
+// On every switch the outgoing coroutine's share of PyThreadState is saved
+// here and the incoming one's is written back. Everything else in
+// PyThreadState (trace functions, the pending exception, the thread's dict)
+// is shared by all coroutines of the thread. The field list per CPython
+// version is in shared spec/greenlet.md §A; every version difference of the
+// core lives in this file and interp_state.cpp.
+#pragma once
+#include <Python.h>
+#include <cstdint>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#error "syncless supports CPython 3.11, 3.12 and 3.13"
+#endif
+
+#define SYNCLESS_HAS_CFRAME (PY_VERSION_HEX < 0x030D0000)
+
+namespace syncless {
+
+struct StackSlot;
+
+class InterpState {
+public:
+    // Saves what the running coroutine owns from tstate. The context becomes
+    // a reference owned by this object, and so does top_frame (the frame
+    // object of the innermost complete frame, or null), which it steals.
+    void save(PyThreadState* tstate, PyFrameObject* top_frame) noexcept;
+    // Writes the saved state back; ownership of context moves to tstate.
+    void restore(PyThreadState* tstate) noexcept;
+
+    // State of a coroutine that has not run yet: no frames, no handled
+    // exception, an empty context, the root frame chunk placed in its stack
+    // slot, and the recursion depth of whoever starts it.
+    void init_new(PyThreadState* tstate, const StackSlot& slot, std::size_t chunk_size) noexcept;
+
+#if SYNCLESS_HAS_CFRAME
+    // Runs on the new stack before any Python code: gives the coroutine a
+    // _PyCFrame of its own that lives as long as the coroutine's stack.
+    void enter_new_cframe(PyThreadState* tstate, _PyCFrame* local) noexcept;
+#endif
+#if PY_VERSION_HEX < 0x030C0000
+    // The tracing flag is per thread: it follows the thread into the target.
+    void inherit_tracing(PyThreadState* origin) noexcept;
+#endif
+
+    // Frees extra frame chunks a coroutine still holds when it is discarded
+    // without unwinding; the root chunk lives in the stack slot.
+    void drop_frame_chunks() noexcept;
+
+    PyObject* context() const noexcept { return context_; }
+    void set_context(PyObject* owned) noexcept;
+    PyFrameObject* top_frame() const noexcept { return top_frame_; }
+    PyObject* handled_exception() const noexcept { return exc_state_.exc_value; }
+    int traverse(visitproc visit, void* arg) noexcept;
+    void clear() noexcept;
+
+private:
+    PyObject* context_ = nullptr;
+    PyFrameObject* top_frame_ = nullptr;  // owned while suspended (gr_frame)
+    struct _PyInterpreterFrame* current_frame_ = nullptr;
+    _PyStackChunk* datastack_chunk_ = nullptr;
+    PyObject** datastack_top_ = nullptr;
+    PyObject** datastack_limit_ = nullptr;
+    _PyErr_StackItem* exc_info_ = nullptr;
+    _PyErr_StackItem exc_state_ = {};
+    int py_recursion_depth_ = 0;
+#if SYNCLESS_HAS_CFRAME
+    _PyCFrame* cframe_ = nullptr;
+#endif
+#if PY_VERSION_HEX < 0x030C0000
+    std::uint8_t use_tracing_ = 0;
+#else
+    int c_recursion_depth_ = 0;
+#endif
+#if PY_VERSION_HEX < 0x030D0000
+    int trash_delete_nesting_ = 0;
+#else
+    PyObject* delete_later_ = nullptr;
+    std::uintptr_t critical_section_ = 0;
+#endif
+};
+
+}  // namespace syncless

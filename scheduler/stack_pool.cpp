@@ -1,0 +1,190 @@
+#include "stack_pool.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "stack_overflow.hpp"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+namespace syncless {
+
+namespace {
+
+constexpr std::size_t default_stack_size = 1024 * 1024;
+// Large enough for ~50 small Python frames; its first page shares the page
+// that holds the top of the C stack (see the layout in stack_pool.hpp).
+constexpr std::size_t root_chunk_size = 14 * 1024;
+constexpr std::size_t region_bytes = 64 * 1024 * 1024;
+constexpr std::size_t hot_slots = 256;
+// The page just below this many bytes under the stack top tells whether a
+// coroutine went deep: its pages below are given back when it did.
+constexpr std::size_t kept_stack_bytes = 16 * 1024;
+constexpr std::uint64_t canary = 0x5359'4e43'4c45'5353ULL;  // "SYNCLESS"
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+std::size_t stack_size_from_env() {
+    const char* text = std::getenv("SYNCLESS_STACK_SIZE");
+    if (text == nullptr || *text == '\0') {
+        return default_stack_size;
+    }
+    char* end = nullptr;
+    unsigned long long value = std::strtoull(text, &end, 10);
+    switch (*end) {
+        case 'k': case 'K': value <<= 10; ++end; break;
+        case 'm': case 'M': value <<= 20; ++end; break;
+        default: break;
+    }
+    if (*end != '\0' || value < StackPool::min_stack_size || value > StackPool::max_stack_size) {
+        std::fprintf(stderr,
+                     "syncless: ignoring SYNCLESS_STACK_SIZE=%s (want bytes, or a K/M "
+                     "suffix, between 64K and 1024M); using %zu\n",
+                     text, default_stack_size);
+        return default_stack_size;
+    }
+    return value;
+}
+
+bool kernel_has_guard_regions(std::size_t page) {
+    void* probe = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED) {
+        return false;
+    }
+    bool ok = madvise(probe, page, MADV_GUARD_INSTALL) == 0;
+    munmap(probe, 2 * page);
+    return ok;
+}
+
+}  // namespace
+
+StackPool& StackPool::instance() {
+    static StackPool* pool = new StackPool();  // never destroyed: stacks may outlive exit
+    return *pool;
+}
+
+StackPool::StackPool() {
+    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    guard_pages_ = kernel_has_guard_regions(page_);
+    configure(stack_size_from_env());
+}
+
+void StackPool::configure(std::size_t stack_size) noexcept {
+    stack_size_ = round_up(stack_size, page_);
+    chunk_size_ = root_chunk_size;
+    slot_size_ = round_up(page_ + stack_size_ + chunk_size_, page_);
+    slots_per_region_ = region_bytes > slot_size_ ? region_bytes / slot_size_ : 1;
+    hot_limit_ = hot_slots;
+}
+
+bool StackPool::set_stack_size(std::size_t bytes) noexcept {
+    if (sized_ || bytes < min_stack_size || bytes > max_stack_size) {
+        return false;
+    }
+    configure(bytes);
+    return true;
+}
+
+bool StackPool::add_region() noexcept {
+    if (region_count_ == max_regions) {
+        return false;
+    }
+    std::size_t bytes = slots_per_region_ * slot_size_;
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+        return false;
+    }
+    char* base = static_cast<char*>(mem);
+    for (std::size_t i = slots_per_region_; i-- > 0;) {
+        char* slot = base + i * slot_size_;
+        if (guard_pages_) {
+            madvise(slot, page_, MADV_GUARD_INSTALL);
+        }
+        cold_.push_back(slot);
+    }
+    regions_[region_count_] = base;
+    __atomic_store_n(&region_count_, region_count_ + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+StackSlot StackPool::acquire() noexcept {
+    std::vector<char*>* from = !hot_.empty() ? &hot_ : &cold_;
+    if (from->empty()) {
+        if (!add_region()) {
+            return StackSlot{};
+        }
+        from = &cold_;
+    }
+    char* base = from->back();
+    from->pop_back();
+    sized_ = true;
+    ++in_use_;
+    StackSlot slot;
+    slot.base = base;
+    slot.stack_top = base + slot_size_ - chunk_size_;
+    slot.stack_size = slot_size_ - chunk_size_ - page_;
+    *reinterpret_cast<std::uint64_t*>(base + page_) = canary;
+    return slot;
+}
+
+void StackPool::check_canary(const StackSlot& slot) const noexcept {
+    if (*reinterpret_cast<const std::uint64_t*>(slot.base + page_) != canary) {
+        fatal_stack_overflow(stack_size_);
+    }
+}
+
+void StackPool::give_back_pages(const StackSlot& slot, bool whole) noexcept {
+    char* low = slot.base + page_;
+    char* high = whole ? slot.base + slot_size_ : slot.stack_top - kept_stack_bytes;
+    madvise(low, static_cast<std::size_t>(high - low), MADV_DONTNEED);
+}
+
+void StackPool::release(StackSlot slot) noexcept {
+    check_canary(slot);
+    --in_use_;
+    if (hot_.size() >= hot_limit_) {
+        give_back_pages(slot, true);
+        cold_.push_back(slot.base);
+        return;
+    }
+    // One word per cache line of the page below the kept zone: a stack that
+    // reached that deep wrote some of them.
+    const auto* probe = reinterpret_cast<const std::uint64_t*>(
+        slot.stack_top - kept_stack_bytes - page_);
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < page_ / sizeof(std::uint64_t); i += 8) {
+        seen |= probe[i];
+    }
+    if (seen != 0) {
+        give_back_pages(slot, false);
+    }
+    hot_.push_back(slot.base);
+}
+
+bool StackPool::is_guard_address(const void* addr) const noexcept {
+    const char* a = static_cast<const char*>(addr);
+    std::size_t count = __atomic_load_n(&region_count_, __ATOMIC_ACQUIRE);
+    std::size_t bytes = slots_per_region_ * slot_size_;
+    for (std::size_t i = 0; i < count; ++i) {
+        const char* base = regions_[i];
+        if (a >= base && a < base + bytes) {
+            return static_cast<std::size_t>(a - base) % slot_size_ < page_;
+        }
+    }
+    return false;
+}
+
+StackPoolStats StackPool::stats() const noexcept {
+    return StackPoolStats{slot_size_, stack_size_, chunk_size_, region_count_,
+                          in_use_,    hot_.size(), cold_.size(), guard_pages_};
+}
+
+}  // namespace syncless

@@ -1,0 +1,57 @@
+"""Syncless: coroutines for stock CPython on a C++ core.
+
+``install_greenlet()`` makes ``import greenlet`` resolve to Syncless's
+implementation (Python API and C ABI), so gevent and eventlet run on it.
+"""
+import os
+import sys
+
+from ._syncless import set_stack_size, stack_pool_stats
+
+__all__ = [
+    "get_include",
+    "greenlet_path",
+    "install_greenlet",
+    "set_stack_size",
+    "stack_pool_stats",
+]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def greenlet_path():
+    """The directory holding Syncless's ``greenlet`` package.
+
+    Put it first on ``sys.path`` (or ``PYTHONPATH``, for child processes) to
+    make ``import greenlet`` load Syncless's.
+    """
+    return os.path.join(_HERE, "_greenlet_pkg")
+
+
+def get_include():
+    """The directory with ``greenlet.h``, for extensions built against it."""
+    return os.path.join(_HERE, "include")
+
+
+def install_greenlet():
+    """Make ``import greenlet`` (and greenlet's C API capsule) Syncless's.
+
+    Call it before anything imports greenlet: a module that already holds the
+    real greenlet would keep running on it. Calling it again is harmless.
+    """
+    path = greenlet_path()
+    loaded = sys.modules.get("greenlet")
+    if loaded is not None:
+        origin = os.path.dirname(os.path.dirname(getattr(loaded, "__file__", "") or ""))
+        if origin == path:
+            return loaded
+        raise RuntimeError(
+            "syncless.install_greenlet() must run before greenlet is imported; "
+            "greenlet was already imported from %r" % getattr(loaded, "__file__", None)
+        )
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import importlib
+
+    importlib.invalidate_caches()
+    return importlib.import_module("greenlet")
