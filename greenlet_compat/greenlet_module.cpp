@@ -196,7 +196,7 @@ int api_flag(PyGreenlet* g) {
 
 bool flag_main(Greenlet* g) { return g->main; }
 bool flag_started(Greenlet* g) { return g->co->started(); }
-bool flag_active(Greenlet* g) { return g->co->active(); }
+bool flag_active(Greenlet* g) { return is_active(g); }
 
 PyGreenlet* api_get_parent(PyGreenlet* g) {
     if (g == nullptr || !is_greenlet(reinterpret_cast<PyObject*>(g))) {

@@ -34,7 +34,8 @@ struct Greenlet {
     Coroutine coroutine;        // unused by main greenlets (the thread's stack is theirs)
     Coroutine* co;              // &coroutine, or the thread's main coroutine
     bool main;
-    Ref run;                    // callable; kept while running so GC sees it
+    Ref run;                    // the run callable given before start
+    Ref start_run;              // what the first switch looked up; kept while running so GC sees it
     Ref parent;                 // PyGreenlet; null for main greenlets
     Ref main_greenlet;          // the main greenlet of the owning thread, once bound
     SwitchArgs pending;         // what the next switch into this greenlet delivers
@@ -43,6 +44,14 @@ struct Greenlet {
 
 inline Greenlet* impl(PyObject* g) noexcept { return reinterpret_cast<PyGreenlet*>(g)->pimpl; }
 inline Greenlet* impl(PyGreenlet* g) noexcept { return g->pimpl; }
+
+// A main greenlet lives as long as its thread; others as their coroutine.
+inline bool is_active(const Greenlet* g) noexcept {
+    return g->main ? g->thread != nullptr : g->co->active();
+}
+inline bool is_dead(const Greenlet* g) noexcept {
+    return g->main ? g->thread == nullptr : g->co->status() == Coroutine::Status::dead;
+}
 
 extern PyTypeObject PyGreenlet_Type;
 extern PyObject* PyExc_GreenletError;

@@ -46,14 +46,19 @@ Greenlet* resolve_target(GreenletThread* t, Greenlet* target) noexcept {
             return target;
         }
         if (!target->co->started()) {
+            // The lookup may switch (even into this very greenlet), and the
+            // switch arguments must survive that.
+            SwitchArgs args = std::move(target->pending);
             Ref run = fetch_run(target);
-            if (!run) {
+            target->pending = std::move(args);
+            // The lookup may also have re-parented it onto another thread.
+            if (!run || !check_switch_allowed(t, target)) {
                 return nullptr;
             }
             if (target->co->started()) {
                 continue;  // the lookup itself started it; switch as usual
             }
-            target->run = std::move(run);
+            target->start_run = std::move(run);
             target->main_greenlet = t->main;
             return target;
         }
@@ -84,6 +89,14 @@ bool call_trace(GreenletThread* t, bool throwing, PyObject* origin, PyGreenlet* 
     }
     PyErr_Restore(type, value, tb);
     return true;
+}
+
+// The thread's reference to its running greenlet moves to `origin` (the
+// target drops it after the switch, possibly freeing the greenlet we leave)
+// and a new one is taken on the target.
+void hand_over_current(GreenletThread* t, Greenlet* target) noexcept {
+    t->origin = std::move(t->current);
+    t->current = Ref::borrow(reinterpret_cast<PyObject*>(target->self));
 }
 
 // What the resumed greenlet receives: its pending arguments, after the trace.
@@ -159,10 +172,10 @@ PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept {
         }
         return switch_result(std::move(args));
     }
-    t->origin = Ref::borrow(reinterpret_cast<PyObject*>(self->self));
+    hand_over_current(t, real);
     if (!real->co->switch_to()) {
         real->pending.clear();
-        t->origin.reset();
+        t->current = std::move(t->origin);
         return nullptr;
     }
     return receive(t, self);
@@ -227,15 +240,18 @@ Coroutine* greenlet_body(Coroutine* co) noexcept {
     GreenletThread* t = this_thread_if_any();
     Ref origin = std::move(t->origin);
     SwitchArgs args = std::move(self->pending);
+    // Dropping the constructor's callable may run a __del__ that switches;
+    // it does so here, inside the new greenlet, as in greenlet.
+    self->run.reset();
     bool ok = !t->tracefunc || call_trace(t, !args, origin.get(), self->self);
     origin.reset();
     Ref result;
     if (ok && args && !PyErr_Occurred()) {
         Ref call_args = args.args ? args.args : Ref::steal(PyTuple_New(0));
-        result = Ref::steal(PyObject_Call(self->run.get(), call_args.get(), args.kwargs.get()));
+        result = Ref::steal(PyObject_Call(self->start_run.get(), call_args.get(), args.kwargs.get()));
     }
     args.clear();
-    self->run.reset();
+    self->start_run.reset();
     SwitchArgs out = result_of_run(std::move(result));
     // Up the parent chain until a parent accepts the result (or the error).
     for (Ref parent = self->parent; parent; parent = impl(parent.get())->parent) {
@@ -250,7 +266,7 @@ Coroutine* greenlet_body(Coroutine* co) noexcept {
             out.clear();
             continue;
         }
-        t->origin = Ref::borrow(reinterpret_cast<PyObject*>(self->self));
+        hand_over_current(t, real);
         return real->co;
     }
     PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(self->self));

@@ -26,6 +26,7 @@ int destroy_exited_threads(void*) {
         t->deleteme.clear();
         t->tracefunc.reset();
         t->origin.reset();
+        t->current.reset();
         t->main.reset();
         delete t;
     }
@@ -62,6 +63,7 @@ GreenletThread* create_thread_state() noexcept {
     main->pimpl->thread = t;
     t->core->main().set_owner(main->pimpl);
     t->main = Ref::steal(reinterpret_cast<PyObject*>(main));
+    t->current = t->main;
     ++main_greenlets;
     exit_hook.state = t;
     return t;

@@ -9,6 +9,7 @@ struct GreenletThread {
     ThreadCore* core;
     Ref main;                   // PyGreenlet
     Ref tracefunc;              // greenlet.settrace(); None is stored as null
+    Ref current;                // PyGreenlet running now: the thread keeps it alive
     Ref origin;                 // who switched last, for the trace call in the target
     std::vector<Ref> deleteme;  // greenlets deallocated in another thread
 };
@@ -22,7 +23,7 @@ GreenletThread* this_thread_if_any() noexcept;
 
 // The greenlet running now in the calling thread (borrowed).
 inline PyGreenlet* current_greenlet(GreenletThread* t) noexcept {
-    return static_cast<Greenlet*>(t->core->current()->owner())->self;
+    return reinterpret_cast<PyGreenlet*>(t->current.get());
 }
 
 // The thread a greenlet belongs to: its own for main greenlets, its main

@@ -64,6 +64,7 @@ int green_traverse(PyGreenlet* self, visitproc visit, void* arg) {
         return 0;
     }
     Py_VISIT(g->run.get());
+    Py_VISIT(g->start_run.get());
     Py_VISIT(g->parent.get());
     Py_VISIT(g->main_greenlet.get());
     Py_VISIT(g->pending.args.get());
@@ -87,6 +88,7 @@ int green_clear(PyGreenlet* self) {
     Greenlet* g = self->pimpl;
     if (g != nullptr) {
         g->run.reset();
+        g->start_run.reset();
         g->parent.reset();
         g->main_greenlet.reset();
         g->pending.clear();
@@ -108,7 +110,7 @@ bool kill_before_free(PyGreenlet* self) {
         g->co->abandon();  // nothing can run it again; its frames' objects leak
     } else if (owner == here || (here == nullptr && owner->core == ThreadCore::current_thread_if_any())) {
         kill_greenlet(this_thread(), g);
-        if (g->co->active()) {
+        if (Py_REFCNT(as_object(self)) == 1 && g->co->active()) {
             Ref stderr_file = Ref::borrow(PySys_GetObject("stderr"));
             if (stderr_file) {
                 Ref text = Ref::steal(PyUnicode_FromFormat("GreenletExit did not kill %R\n", self));
@@ -126,6 +128,11 @@ bool kill_before_free(PyGreenlet* self) {
     Py_ssize_t refs = Py_REFCNT(as_object(self)) - 1;
     Py_SET_REFCNT(as_object(self), refs);
     if (refs != 0) {
+        // A heap type's dealloc (subtype_dealloc) drops a type reference
+        // after we return, as if the object were gone: balance it.
+        if (PyType_HasFeature(Py_TYPE(self), Py_TPFLAGS_HEAPTYPE)) {
+            Py_INCREF(Py_TYPE(self));
+        }
         PyObject_GC_Track(as_object(self));
         return false;
     }
@@ -158,7 +165,7 @@ PyObject* green_repr(PyGreenlet* self) {
     GreenletThread* owner = owning_thread(g);
     bool thread_exited = owner == nullptr && (g->main || g->co->started());
     bool never_started = !g->co->started();
-    if (g->co->status() == Coroutine::Status::dead) {
+    if (is_dead(g)) {
         return PyUnicode_FromFormat("<%s object at %p (otid=%p) %sdead>", name, self, owner,
                                     thread_exited ? "(thread exited) " : "");
     }
@@ -168,11 +175,11 @@ PyObject* green_repr(PyGreenlet* self) {
                         : g->co->started()                              ? " suspended"
                                                                         : "";
     return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s%s%s%s>", name, self, owner, where,
-                                g->co->active() ? " active" : "",
+                                is_active(g) ? " active" : "",
                                 never_started ? " pending" : " started", g->main ? " main" : "");
 }
 
-int green_bool(PyGreenlet* self) { return self->pimpl->co->active(); }
+int green_bool(PyGreenlet* self) { return is_active(self->pimpl); }
 
 PyObject* green_switch(PyGreenlet* self, PyObject* args, PyObject* kwargs) {
     GreenletThread* t = this_thread();
@@ -204,9 +211,7 @@ PyObject* green_getstate(PyGreenlet* self, PyObject*) {
     return nullptr;
 }
 
-PyObject* get_dead(PyGreenlet* self, void*) {
-    return PyBool_FromLong(self->pimpl->co->status() == Coroutine::Status::dead);
-}
+PyObject* get_dead(PyGreenlet* self, void*) { return PyBool_FromLong(is_dead(self->pimpl)); }
 
 PyObject* get_run(PyGreenlet* self, void*) {
     Greenlet* g = self->pimpl;
@@ -337,7 +342,8 @@ int set_parent(PyGreenlet* self, PyObject* value) {
         return -1;
     }
     if (!is_greenlet(value)) {
-        PyErr_SetString(PyExc_TypeError, "parent must be a greenlet");
+        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
+                     Py_TYPE(value)->tp_name);
         return -1;
     }
     if (g->main) {
@@ -350,12 +356,9 @@ int set_parent(PyGreenlet* self, PyObject* value) {
             return -1;
         }
     }
-    GreenletThread* new_owner = owning_thread(impl(value));
-    if (new_owner == nullptr) {
-        PyErr_SetString(PyExc_ValueError, "parent must not be garbage collected");
-        return -1;
-    }
-    if (g->co->started() && owning_thread(g) != new_owner) {
+    // A parent on an exited thread is accepted; switching there fails later
+    // with greenlet.error, as in greenlet.
+    if (g->co->started() && owning_thread(g) != owning_thread(impl(value))) {
         PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
         return -1;
     }

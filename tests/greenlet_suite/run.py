@@ -6,6 +6,9 @@ Usage::
     python3 tests/greenlet_suite/run.py            # against OUR greenlet
     python3 tests/greenlet_suite/run.py --real     # against the real, installed greenlet
     python3 tests/greenlet_suite/run.py test_throw test_greenlet.TestRepr   # a subset
+    python3 tests/greenlet_suite/run.py --isolate  # one process per test module:
+                                                   # a crash fails only that module
+    python3 tests/greenlet_suite/run.py --list     # what would run
 
 Steps:
 
@@ -60,6 +63,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import time
 import traceback
 import unittest
 from pathlib import Path
@@ -439,10 +443,16 @@ def prepare(args) -> tuple[Path, str]:
     mode = "real" if args.real else "ours"
     tag = sys.implementation.cache_tag + ("t" if FREETHREADED else "")
     work = Path(args.workdir) if args.workdir else REPO_ROOT / "build" / "greenlet_suite" / f"{mode}-{tag}"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    sdist_headers = extract(fetch_sdist(), work)
+    work = work.resolve()
+    args.workdir = str(work)
+    if args.isolated_child:
+        # --isolate: the parent has extracted and compiled everything already.
+        sdist_headers = work / "sdist-headers"
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        sdist_headers = extract(fetch_sdist(), work)
     pkg_dir = work / "greenlet"
     tests_dir = pkg_dir / "tests"
 
@@ -458,7 +468,17 @@ def prepare(args) -> tuple[Path, str]:
         try:
             import syncless  # pylint:disable=import-outside-toplevel
         except ImportError as ex:
-            raise SetupError(f"cannot import syncless (build/install it first): {ex}") from ex
+            if not (REPO_ROOT / "syncless" / "__init__.py").is_file():
+                raise SetupError(f"cannot import syncless (build/install it first): {ex}") from ex
+            # Not installed: fall back to the checkout (in-place build).
+            sys.path.insert(0, str(REPO_ROOT))
+            try:
+                import syncless  # pylint:disable=import-outside-toplevel
+            except ImportError as ex2:
+                raise SetupError(f"cannot import syncless, installed or from {REPO_ROOT} "
+                                 f"(build it first): {ex2}") from ex2
+            if not args.isolated_child:
+                log("syncless is not installed; using the checkout:", syncless.__file__)
         gpath = os.path.abspath(syncless.greenlet_path())
         include_dir = Path(syncless.get_include())
         header = include_dir / "greenlet.h"
@@ -478,14 +498,16 @@ def prepare(args) -> tuple[Path, str]:
     if not header.is_file():
         raise SetupError(f"no greenlet.h at {header}")
 
-    # The test sources include "../greenlet.h" and "../greenlet_compiler_compat.hpp".
-    shutil.copyfile(header, pkg_dir / "greenlet.h")
-    shutil.copyfile(sdist_headers / "greenlet_compiler_compat.hpp",
-                    pkg_dir / "greenlet_compiler_compat.hpp")
-    log(f"greenlet under test: {greenlet.__file__} (version {getattr(greenlet, '__version__', '?')})")
-    log(f"greenlet.h: {header}")
-    compile_extension(tests_dir / "_test_extension.c", tests_dir, [include_dir], cpp=False)
-    compile_extension(tests_dir / "_test_extension_cpp.cpp", tests_dir, [include_dir], cpp=True)
+    if not args.isolated_child:
+        # The test sources include "../greenlet.h" and "../greenlet_compiler_compat.hpp".
+        shutil.copyfile(header, pkg_dir / "greenlet.h")
+        shutil.copyfile(sdist_headers / "greenlet_compiler_compat.hpp",
+                        pkg_dir / "greenlet_compiler_compat.hpp")
+        log(f"greenlet under test: {greenlet.__file__} "
+            f"(version {getattr(greenlet, '__version__', '?')})")
+        log(f"greenlet.h: {header}")
+        compile_extension(tests_dir / "_test_extension.c", tests_dir, [include_dir], cpp=False)
+        compile_extension(tests_dir / "_test_extension_cpp.cpp", tests_dir, [include_dir], cpp=True)
 
     # ``greenlet.tests`` := the extracted suite.  Prepended, not appended: the
     # real greenlet wheel ships its own greenlet/tests, which must not win.
@@ -493,15 +515,66 @@ def prepare(args) -> tuple[Path, str]:
     sys.modules.pop(TESTS_PKG, None)
     if args.no_leakcheck:
         os.environ["GREENLET_SKIP_LEAKCHECKS"] = "1"
-    hook = make_hook_dir(work, tests_dir)
-    log("child PYTHONPATH:", set_child_pythonpath(child_path + [str(hook)]))
+    hook = work / "pyhook" if args.isolated_child else make_hook_dir(work, tests_dir)
+    pythonpath = set_child_pythonpath(child_path + [str(hook)])
     importlib.invalidate_caches()
     import greenlet.tests  # pylint:disable=import-outside-toplevel,redefined-outer-name
     if os.path.realpath(greenlet.tests.__file__) != os.path.realpath(tests_dir / "__init__.py"):
         raise SetupError(f"greenlet.tests imported from {greenlet.tests.__file__}, "
                          f"expected {tests_dir}")
-    check_child_imports(greenlet.__file__, tests_dir)
+    if not args.isolated_child:
+        log("child PYTHONPATH:", pythonpath)
+        check_child_imports(greenlet.__file__, tests_dir)
     return tests_dir, greenlet.__file__
+
+
+SUMMARY_PREFIX = "greenlet_suite: "
+
+
+def run_isolated(args, kept, excluded_file: Path, deadline: float):
+    """Runs each module's selected tests in its own process (prepared work dir).
+
+    Returns (passed, failed, skipped, crashed module names)."""
+    by_module: dict[str, list[str]] = {}
+    for test in kept:
+        rid = rel_id(test)
+        by_module.setdefault(rid.split(".")[0], []).append(rid)
+    passed = failed = skipped = 0
+    crashed = []
+    for module, ids in by_module.items():
+        remaining = deadline - time.monotonic() if deadline else 0
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--isolated-child",
+               "--workdir", args.workdir, "--excluded", str(excluded_file),
+               "--timeout", str(max(30, int(remaining)) if deadline else 0)]
+        cmd += ["--real"] * args.real + ["-q"] * args.quiet
+        cmd += ["--no-leakcheck"] * args.no_leakcheck + ["-f"] * args.failfast
+        cmd += ids
+        log(f"--- {module}: {len(ids)} test(s) in a separate process")
+        counts = None
+        with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace",
+                              bufsize=1) as proc:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                if line.startswith(SUMMARY_PREFIX) and " passed, " in line:
+                    nums = [int(w) for w in line[len(SUMMARY_PREFIX):].replace(",", " ").split()
+                            if w.isdigit()]
+                    counts = nums[:3] if len(nums) >= 3 else None
+            rc = proc.wait()
+        sys.stdout.flush()
+        if counts is None:
+            crashed.append(module)
+            log(f"--- {module}: CRASHED (exit status {rc}) before reporting; "
+                f"its {len(ids)} test(s) count as failed")
+            failed += len(ids)
+            continue
+        passed, failed, skipped = passed + counts[0], failed + counts[1], skipped + counts[2]
+        if rc != 0 and counts[1] == 0:
+            failed += 1
+            log(f"--- {module}: exit status {rc} with no failed test; counted as one failure")
+        if args.failfast and (rc != 0):
+            break
+    return passed, failed, skipped, crashed
 
 
 def main(argv=None) -> int:
@@ -517,6 +590,10 @@ def main(argv=None) -> int:
                         help="dump all stacks and exit 1 after this many seconds (0: never)")
     parser.add_argument("--list", action="store_true",
                         help="print the ids that would run (and the excluded ones), run nothing")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run each test module in its own process, so a crash (abort, "
+                             "segfault) fails that module only and the others still report")
+    parser.add_argument("--isolated-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--excluded", default=str(EXCLUDED_FILE),
                         help="exclusion list (default: excluded.txt next to this script)")
     parser.add_argument("--workdir", help="work directory (default build/greenlet_suite/<mode>-<tag>)")
@@ -525,8 +602,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     faulthandler.enable()
+    deadline = time.monotonic() + args.timeout if args.timeout > 0 else 0.0
     if args.timeout > 0:
         faulthandler.dump_traceback_later(args.timeout, exit=True)
+    if args.isolated_child:
+        return run_child(args)
     log(f"python {platform.python_version()} ({sys.executable}); "
         f"mode={'real greenlet' if args.real else 'syncless greenlet'}; "
         f"greenlet suite {GREENLET_VERSION}")
@@ -562,19 +642,49 @@ def main(argv=None) -> int:
             print(rel_id(test))
         return 0 if not (stale or unmatched or failed_modules) else 1
 
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1 if args.quiet else 2,
-                                     failfast=args.failfast, resultclass=_CountingResult)
-    result = runner.run(unittest.TestSuite(kept))
-    sys.stdout.flush()
-    faulthandler.cancel_dump_traceback_later()
-
-    passed, failed, skipped = summarize(result)
-    ok = result.wasSuccessful() and not stale and not unmatched
+    if args.isolate:
+        passed, failed, skipped, crashed = run_isolated(args, kept, excluded_file, deadline)
+        faulthandler.cancel_dump_traceback_later()
+        if crashed:
+            log("CRASHED modules:", ", ".join(crashed))
+        ok = failed == 0 and not crashed and not stale and not unmatched
+    else:
+        result = run_tests(args, kept)
+        faulthandler.cancel_dump_traceback_later()
+        passed, failed, skipped = summarize(result)
+        ok = result.wasSuccessful() and not stale and not unmatched
     if stale:
         log(f"FAILED: {len(stale)} stale entr{'y' if len(stale) == 1 else 'ies'} in {excluded_file}")
-    print(f"greenlet_suite: {len(excluded)} excluded by {excluded_file.name}", flush=True)
-    print(f"greenlet_suite: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    print(f"{SUMMARY_PREFIX}{len(excluded)} excluded by {excluded_file.name}", flush=True)
+    print(f"{SUMMARY_PREFIX}{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     return 0 if ok else 1
+
+
+def run_tests(args, tests):
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1 if args.quiet else 2,
+                                     failfast=args.failfast, resultclass=_CountingResult)
+    result = runner.run(unittest.TestSuite(tests))
+    sys.stdout.flush()
+    return result
+
+
+def run_child(args) -> int:
+    """--isolate worker: the given ids only, in a work dir the parent prepared."""
+    try:
+        exclusions = parse_exclusions(Path(args.excluded), args.real)
+        tests_dir, _ = prepare(args)
+    except SetupError as ex:
+        log("SETUP ERROR:", ex)
+        return 1
+    tests, failed_modules = load_all(tests_dir)
+    kept, _, _, unmatched = select(tests, exclusions, failed_modules, args.tests)
+    for pat in unmatched:
+        log(f"NO TEST MATCHES {pat!r}")
+    result = run_tests(args, kept)
+    faulthandler.cancel_dump_traceback_later()
+    passed, failed, skipped = summarize(result)
+    print(f"{SUMMARY_PREFIX}{passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    return 0 if result.wasSuccessful() and not unmatched else 1
 
 
 if __name__ == "__main__":
