@@ -29,6 +29,7 @@ int destroy_exited_threads(void*) {
         t->current.reset();
         t->main.reset();
         delete t;
+        --main_greenlets;
     }
     return 0;
 }
@@ -136,7 +137,5 @@ Py_ssize_t pending_cleanup_count() noexcept {
 }
 
 Py_ssize_t total_main_greenlets() noexcept { return main_greenlets; }
-
-void forget_main_greenlet() noexcept { --main_greenlets; }
 
 }  // namespace syncless::greenlet_face

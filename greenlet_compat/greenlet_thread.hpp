@@ -35,11 +35,7 @@ GreenletThread* owning_thread(Greenlet* g) noexcept;
 void kill_in_owner_thread(GreenletThread* owner, PyGreenlet* g) noexcept;
 
 Py_ssize_t pending_cleanup_count() noexcept;
+// Main greenlets of threads not yet cleaned up after (greenlet's count).
 Py_ssize_t total_main_greenlets() noexcept;
 
-}  // namespace syncless::greenlet_face
-
-namespace syncless::greenlet_face {
-// Called when a main greenlet object is freed.
-void forget_main_greenlet() noexcept;
 }  // namespace syncless::greenlet_face

@@ -150,9 +150,6 @@ void green_dealloc(PyGreenlet* self) {
     }
     green_clear(self);
     if (g != nullptr) {
-        if (g->main) {
-            forget_main_greenlet();
-        }
         self->pimpl = nullptr;
         delete g;
     }

@@ -17,13 +17,15 @@ namespace {
 
 thread_local ThreadCore* this_thread_core = nullptr;
 
-// The frame object of the innermost complete frame, created now if needed.
-// Creating it may allocate, and an allocation may run the garbage collector,
-// whose finalizers may switch; so it happens with the collector off and
-// before any of the switch's own state changes.
+// The frame object of the innermost complete frame (borrowed: its
+// interpreter frame keeps it), created now if needed. Creating it may
+// allocate, and an allocation may run the garbage collector, whose
+// finalizers may switch; so it happens with the collector off and before any
+// of the switch's own state changes.
 PyFrameObject* materialize_top_frame(PyThreadState* tstate) noexcept {
     int was_enabled = PyGC_Disable();
     PyFrameObject* frame = PyThreadState_GetFrame(tstate);
+    Py_XDECREF(frame);
     if (was_enabled) {
         PyGC_Enable();
     }
@@ -149,7 +151,7 @@ void Coroutine::finish(Coroutine* next) noexcept {
 }
 
 void Coroutine::abandon() noexcept {
-    state_.drop_frame_chunks();
+    state_.discard_frames();
     if (slot_) {
         StackPool::instance().release(slot_);
         slot_ = StackSlot{};

@@ -89,7 +89,7 @@ void InterpState::restore(PyThreadState* tstate) noexcept {
     tstate->datastack_chunk = datastack_chunk_;
     tstate->datastack_top = datastack_top_;
     tstate->datastack_limit = datastack_limit_;
-    Py_CLEAR(top_frame_);
+    top_frame_ = nullptr;
     tstate->exc_info = exc_info_ != nullptr ? exc_info_ : &tstate->exc_state;
     tstate->exc_state = exc_state_;
     exc_state_.exc_value = nullptr;
@@ -116,7 +116,7 @@ void InterpState::init_new(PyThreadState* tstate, const StackSlot& slot,
     datastack_top_ = &chunk->data[1];
     datastack_limit_ = reinterpret_cast<PyObject**>(slot.stack_top + chunk_size);
     current_frame_ = nullptr;
-    Py_CLEAR(top_frame_);
+    top_frame_ = nullptr;
     Py_CLEAR(exc_state_.exc_value);
     exc_state_.previous_item = nullptr;
     exc_info_ = nullptr;
@@ -152,7 +152,10 @@ void InterpState::inherit_tracing(PyThreadState* origin) noexcept {
 }
 #endif
 
-void InterpState::drop_frame_chunks() noexcept {
+void InterpState::discard_frames() noexcept {
+    PyFrameObject* frame = top_frame_;
+    top_frame_ = nullptr;
+    Py_XDECREF(frame);
     PyObjectArenaAllocator arena;
     PyObject_GetArenaAllocator(&arena);
     _PyStackChunk* chunk = datastack_chunk_;
@@ -177,14 +180,12 @@ void InterpState::set_context(PyObject* owned) noexcept {
 
 int InterpState::traverse(visitproc visit, void* arg) noexcept {
     Py_VISIT(context_);
-    Py_VISIT(top_frame_);
     Py_VISIT(exc_state_.exc_value);
     return 0;
 }
 
 void InterpState::clear() noexcept {
     Py_CLEAR(context_);
-    Py_CLEAR(top_frame_);
     Py_CLEAR(exc_state_.exc_value);
 }
 

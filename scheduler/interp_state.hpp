@@ -23,8 +23,9 @@ struct StackSlot;
 class InterpState {
 public:
     // Saves what the running coroutine owns from tstate. The context becomes
-    // a reference owned by this object, and so does top_frame (the frame
-    // object of the innermost complete frame, or null), which it steals.
+    // a reference owned by this object. top_frame is the frame object of the
+    // innermost complete frame (or null), borrowed: its interpreter frame,
+    // which lives in the coroutine's frame chunk, owns it.
     void save(PyThreadState* tstate, PyFrameObject* top_frame) noexcept;
     // Writes the saved state back; ownership of context moves to tstate.
     void restore(PyThreadState* tstate) noexcept;
@@ -44,9 +45,12 @@ public:
     void inherit_tracing(PyThreadState* origin) noexcept;
 #endif
 
-    // Frees extra frame chunks a coroutine still holds when it is discarded
-    // without unwinding; the root chunk lives in the stack slot.
-    void drop_frame_chunks() noexcept;
+    // For a coroutine discarded without unwinding (its thread is gone):
+    // drops the interpreter frame's reference to the top frame object, which
+    // no one will clear now, then frees the extra frame chunks (the root
+    // chunk lives in the stack slot). Must run while the chunks still exist.
+    // Objects the frames reference are leaked, as with greenlet.
+    void discard_frames() noexcept;
 
     PyObject* context() const noexcept { return context_; }
     void set_context(PyObject* owned) noexcept;
@@ -57,7 +61,7 @@ public:
 
 private:
     PyObject* context_ = nullptr;
-    PyFrameObject* top_frame_ = nullptr;  // owned while suspended (gr_frame)
+    PyFrameObject* top_frame_ = nullptr;  // borrowed, set while suspended (gr_frame)
     struct _PyInterpreterFrame* current_frame_ = nullptr;
     _PyStackChunk* datastack_chunk_ = nullptr;
     PyObject** datastack_top_ = nullptr;

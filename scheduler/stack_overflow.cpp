@@ -70,27 +70,52 @@ void install_overflow_handler() noexcept {
     sigaction(SIGBUS, &action, &previous_bus);
 }
 
+namespace {
+
+// The calling thread's alternate signal stack, unmapped when the thread ends.
+struct SignalStack {
+    static constexpr std::size_t size = 64 * 1024;
+    void* memory = nullptr;
+    bool checked = false;
+    ~SignalStack() {
+        if (memory == nullptr) {
+            return;
+        }
+        stack_t off;
+        std::memset(&off, 0, sizeof off);
+        off.ss_flags = SS_DISABLE;
+        sigaltstack(&off, nullptr);
+        munmap(memory, size);
+    }
+};
+
+thread_local SignalStack signal_stack;
+
+}  // namespace
+
 void ensure_signal_stack() noexcept {
-    static thread_local bool has_stack = false;
-    if (has_stack) {
+    if (signal_stack.checked) {
         return;
     }
-    has_stack = true;
+    signal_stack.checked = true;
     stack_t current;
     if (sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) {
         return;  // the thread already has one (faulthandler's, for example)
     }
-    // Lives as long as the thread may take signals; a few pages per thread.
-    std::size_t size = 64 * 1024;
-    void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* mem = mmap(nullptr, SignalStack::size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         return;
     }
     stack_t alt;
     alt.ss_sp = mem;
-    alt.ss_size = size;
+    alt.ss_size = SignalStack::size;
     alt.ss_flags = 0;
-    sigaltstack(&alt, nullptr);
+    if (sigaltstack(&alt, nullptr) == 0) {
+        signal_stack.memory = mem;
+    } else {
+        munmap(mem, SignalStack::size);
+    }
 }
 
 void fatal_stack_overflow(std::size_t stack_size) noexcept {
