@@ -171,8 +171,8 @@ PyObject* api_switch(PyGreenlet* g, PyObject* args, PyObject* kwargs) {
         return nullptr;
     }
     Greenlet* target = g->pimpl;
-    target->pending.args = args != nullptr ? Ref::borrow(args) : Ref::steal(PyTuple_New(0));
-    target->pending.kwargs = kwargs != nullptr && PyDict_Check(kwargs) ? Ref::borrow(kwargs) : Ref();
+    target->pending = SwitchArgs(args != nullptr ? Ref::borrow(args) : Ref::steal(PyTuple_New(0)),
+                                 kwargs != nullptr && PyDict_Check(kwargs) ? Ref::borrow(kwargs) : Ref());
     return switch_greenlet(t, target);
 }
 

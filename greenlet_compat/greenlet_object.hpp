@@ -1,6 +1,8 @@
 // The greenlet type's instance layout and the state behind its pimpl.
 #pragma once
 #include <Python.h>
+#include <new>
+#include <utility>
 #include <vector>
 
 namespace syncless::greenlet_face { struct Greenlet; }
@@ -18,17 +20,40 @@ namespace syncless::greenlet_face {
 
 struct GreenletThread;
 
-// What a switch carries: positional and keyword arguments, or a ready value
-// (a finished greenlet's result). All empty with an error set means "throw".
+// What a switch carries: positional and keyword arguments, or a finished
+// greenlet's result (`value`: args is that object itself, not a tuple). All
+// empty with an error set means "throw".
 struct SwitchArgs {
+    SwitchArgs() noexcept = default;
+    SwitchArgs(Ref args_, Ref kwargs_) noexcept : args(std::move(args_)), kwargs(std::move(kwargs_)) {}
+    SwitchArgs(const SwitchArgs&) = default;
+    SwitchArgs& operator=(const SwitchArgs&) = default;
+    SwitchArgs(SwitchArgs&& o) noexcept
+        : args(std::move(o.args)), kwargs(std::move(o.kwargs)), value(std::exchange(o.value, false)) {}
+    SwitchArgs& operator=(SwitchArgs&& o) noexcept {
+        args = std::move(o.args);
+        kwargs = std::move(o.kwargs);
+        value = std::exchange(o.value, false);
+        return *this;
+    }
+
     Ref args;
     Ref kwargs;
+    bool value = false;
     explicit operator bool() const noexcept { return args || kwargs; }
-    void clear() noexcept { args.reset(); kwargs.reset(); }
+    void clear() noexcept { args.reset(); kwargs.reset(); value = false; }
 };
 
 struct Greenlet {
     explicit Greenlet(PyGreenlet* self, bool main) noexcept;
+
+    // Created (with `new (std::nothrow)`: no C++ exception may reach CPython)
+    // and freed with the GIL held, once per greenlet; CPython's small object
+    // allocator is faster than malloc for this.
+    static void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+        return PyMem_Malloc(size);
+    }
+    static void operator delete(void* p) noexcept { PyMem_Free(p); }
 
     PyGreenlet* self;           // borrowed: the object owns this state
     Coroutine coroutine;        // unused by main greenlets (the thread's stack is theirs)

@@ -5,6 +5,10 @@ namespace syncless::greenlet_face {
 namespace {
 
 bool check_switch_allowed(GreenletThread* t, Greenlet* target) noexcept {
+    // Fast path: a started greenlet of this thread.
+    if (target->main_greenlet && impl(target->main_greenlet.get())->thread == t) {
+        return true;
+    }
     GreenletThread* owner = owning_thread(target);
     if (owner == t) {
         return true;
@@ -24,9 +28,15 @@ bool check_switch_allowed(GreenletThread* t, Greenlet* target) noexcept {
 // subclass method or descriptor works. An error pending for a throw is kept
 // aside meanwhile, since arbitrary Python code may run.
 Ref fetch_run(Greenlet* g) noexcept {
+    // An exact greenlet's `run` is the data descriptor over the stored
+    // callable: nothing can intercept the lookup, so skip it.
+    if (Py_IS_TYPE(reinterpret_cast<PyObject*>(g->self), &PyGreenlet_Type) && g->run) {
+        return g->run;
+    }
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
-    Ref run = Ref::steal(PyObject_GetAttrString(reinterpret_cast<PyObject*>(g->self), "run"));
+    static PyObject* run_name = PyUnicode_InternFromString("run");
+    Ref run = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(g->self), run_name));
     if (run) {
         PyErr_Restore(type, value, tb);
     } else {
@@ -99,26 +109,26 @@ void hand_over_current(GreenletThread* t, Greenlet* target) noexcept {
     t->current = Ref::borrow(reinterpret_cast<PyObject*>(target->self));
 }
 
-// What the resumed greenlet receives: its pending arguments, after the trace.
+// What the resumed greenlet receives: its pending arguments (no arguments
+// means an exception is set), after the trace.
 PyObject* receive(GreenletThread* t, Greenlet* self) noexcept {
     Ref origin = std::move(t->origin);
     SwitchArgs args = std::move(self->pending);
     if (t->tracefunc && !call_trace(t, !args, origin.get(), self->self)) {
         return nullptr;
     }
-    if (PyErr_Occurred()) {
-        return nullptr;
-    }
     if (!args) {
-        PyErr_SetString(PyExc_GreenletError,
-                        "cannot switch with no pending arguments or exception");
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_GreenletError,
+                            "cannot switch with no pending arguments or exception");
+        }
         return nullptr;
     }
     return switch_result(std::move(args));
 }
 
 // greenlet's g_handle_exit: GreenletExit ends a greenlet normally with the
-// exception as its value; a return value is passed on as a 1-tuple.
+// exception as its value; otherwise the return value is passed on.
 SwitchArgs result_of_run(Ref result) noexcept {
     SwitchArgs out;
     if (!result) {
@@ -130,9 +140,11 @@ SwitchArgs result_of_run(Ref result) noexcept {
         Py_XDECREF(type);
         Py_XDECREF(tb);
         out.args = value != nullptr ? Ref::steal(value) : Ref::borrow(Py_None);
+        out.value = true;
         return out;
     }
-    out.args = Ref::steal(PyTuple_Pack(1, result.get()));
+    out.args = std::move(result);
+    out.value = true;
     return out;
 }
 
@@ -140,6 +152,13 @@ SwitchArgs result_of_run(Ref result) noexcept {
 
 PyObject* switch_result(SwitchArgs&& received) noexcept {
     SwitchArgs args = std::move(received);
+    if (args.value) {
+        return args.args.release();
+    }
+    if (!args.kwargs && args.args && PyTuple_CheckExact(args.args.get())) {
+        Py_ssize_t n = PyTuple_GET_SIZE(args.args.get());
+        return n == 1 ? Py_NewRef(PyTuple_GET_ITEM(args.args.get(), 0)) : args.args.release();
+    }
     bool no_kwargs = !args.kwargs || PyDict_GET_SIZE(args.kwargs.get()) == 0;
     if (no_kwargs) {
         PyObject* a = args.args.get();
@@ -160,7 +179,7 @@ PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept {
         return nullptr;
     }
     Greenlet* self = impl(current_greenlet(t));
-    Greenlet* real = resolve_target(t, target);
+    Greenlet* real = target->co->active() ? target : resolve_target(t, target);
     if (real == nullptr) {
         target->pending.clear();
         return nullptr;
@@ -247,7 +266,10 @@ Coroutine* greenlet_body(Coroutine* co) noexcept {
     origin.reset();
     Ref result;
     if (ok && args && !PyErr_Occurred()) {
-        Ref call_args = args.args ? args.args : Ref::steal(PyTuple_New(0));
+        // A finished greenlet's result starts its (unstarted) parent as run(result).
+        Ref call_args = args.value  ? Ref::steal(PyTuple_Pack(1, args.args.get()))
+                        : args.args ? args.args
+                                    : Ref::steal(PyTuple_New(0));
         result = Ref::steal(PyObject_Call(self->start_run.get(), call_args.get(), args.kwargs.get()));
     }
     args.clear();

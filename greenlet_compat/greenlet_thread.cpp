@@ -6,6 +6,8 @@
 
 namespace syncless::greenlet_face {
 
+SYNCLESS_STATIC_TLS thread_local GreenletThread* this_thread_state = nullptr;
+
 namespace {
 
 Py_ssize_t main_greenlets = 0;
@@ -38,6 +40,7 @@ int destroy_exited_threads(void*) {
 struct ExitHook {
     GreenletThread* state = nullptr;
     ~ExitHook() {
+        this_thread_state = nullptr;
         if (state == nullptr || !Py_IsInitialized()) {
             return;
         }
@@ -57,9 +60,14 @@ GreenletThread* create_thread_state() noexcept {
     if (main == nullptr) {
         return nullptr;
     }
+    main->pimpl = new (std::nothrow) Greenlet(main, true);
+    if (main->pimpl == nullptr) {
+        Py_DECREF(main);
+        PyErr_NoMemory();
+        return nullptr;
+    }
     auto* t = new GreenletThread();
     t->core = &ThreadCore::current_thread();
-    main->pimpl = new Greenlet(main, true);
     main->pimpl->co = &t->core->main();
     main->pimpl->thread = t;
     t->core->main().set_owner(main->pimpl);
@@ -67,6 +75,7 @@ GreenletThread* create_thread_state() noexcept {
     t->current = t->main;
     ++main_greenlets;
     exit_hook.state = t;
+    this_thread_state = t;
     return t;
 }
 
@@ -92,10 +101,9 @@ Greenlet::Greenlet(PyGreenlet* self_, bool main_) noexcept
     coroutine.set_owner(this);
 }
 
-GreenletThread* this_thread_if_any() noexcept { return exit_hook.state; }
 
-GreenletThread* this_thread() noexcept {
-    GreenletThread* t = exit_hook.state;
+GreenletThread* this_thread_slow() noexcept {
+    GreenletThread* t = this_thread_state;
     if (t == nullptr) {
         t = create_thread_state();
         if (t == nullptr) {

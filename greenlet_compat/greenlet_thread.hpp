@@ -14,12 +14,18 @@ struct GreenletThread {
     std::vector<Ref> deleteme;  // greenlets deallocated in another thread
 };
 
+extern SYNCLESS_STATIC_TLS thread_local GreenletThread* this_thread_state;
+GreenletThread* this_thread_slow() noexcept;
+
 // The calling thread's state, created (with its main greenlet) on first use.
-// Null with an exception set when that fails or the interpreter is
-// finalizing. Kills queued by other threads run first.
-GreenletThread* this_thread() noexcept;
+// Null with an exception set when that fails. Kills queued by other threads
+// run first.
+inline GreenletThread* this_thread() noexcept {
+    GreenletThread* t = this_thread_state;
+    return t != nullptr && t->deleteme.empty() ? t : this_thread_slow();
+}
 // The calling thread's state if it exists; never creates it.
-GreenletThread* this_thread_if_any() noexcept;
+inline GreenletThread* this_thread_if_any() noexcept { return this_thread_state; }
 
 // The greenlet running now in the calling thread (borrowed).
 inline PyGreenlet* current_greenlet(GreenletThread* t) noexcept {

@@ -30,12 +30,22 @@ PyObject* green_new(PyTypeObject* type, PyObject*, PyObject*) {
     if (t == nullptr) {
         return nullptr;
     }
-    Ref empty = Ref::steal(PyTuple_New(0));
-    auto* self = reinterpret_cast<PyGreenlet*>(PyBaseObject_Type.tp_new(type, empty.get(), nullptr));
+    if (PyType_HasFeature(type, Py_TPFLAGS_IS_ABSTRACT)) {
+        // object.__new__ raises the standard "Can't instantiate abstract class".
+        Ref empty = Ref::steal(PyTuple_New(0));
+        return PyBaseObject_Type.tp_new(type, empty.get(), nullptr);
+    }
+    // tp_alloc, not object.__new__: the latter creates the instance __dict__
+    // eagerly, which most greenlets never use.
+    auto* self = reinterpret_cast<PyGreenlet*>(type->tp_alloc(type, 0));
     if (self == nullptr) {
         return nullptr;
     }
-    self->pimpl = new Greenlet(self, false);
+    self->pimpl = new (std::nothrow) Greenlet(self, false);
+    if (self->pimpl == nullptr) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
     self->pimpl->parent = Ref::borrow(as_object(current_greenlet(t)));
     return as_object(self);
 }
@@ -44,8 +54,15 @@ int green_init(PyGreenlet* self, PyObject* args, PyObject* kwargs) {
     static const char* keywords[] = {"run", "parent", nullptr};
     PyObject* run = nullptr;
     PyObject* parent = nullptr;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:green", const_cast<char**>(keywords),
-                                     &run, &parent)) {
+    bool positional_only = kwargs == nullptr || PyDict_GET_SIZE(kwargs) == 0;
+    if (positional_only && PyTuple_GET_SIZE(args) <= 2) {
+        // greenlet(run) and greenlet(run, parent): the common cases, parsed
+        // without the general keyword machinery.
+        Py_ssize_t n = PyTuple_GET_SIZE(args);
+        run = n > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+        parent = n > 1 ? PyTuple_GET_ITEM(args, 1) : nullptr;
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:green",
+                                            const_cast<char**>(keywords), &run, &parent)) {
         return -1;
     }
     if (run != nullptr && set_run(self, run) < 0) {
@@ -178,14 +195,40 @@ PyObject* green_repr(PyGreenlet* self) {
 
 int green_bool(PyGreenlet* self) { return is_active(self->pimpl); }
 
-PyObject* green_switch(PyGreenlet* self, PyObject* args, PyObject* kwargs) {
+Ref tuple_of(PyObject* const* items, Py_ssize_t n) {
+    Ref tuple = Ref::steal(PyTuple_New(n));
+    if (tuple) {
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(items[i]));
+        }
+    }
+    return tuple;
+}
+
+PyObject* green_switch(PyGreenlet* self, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames) {
     GreenletThread* t = this_thread();
     if (t == nullptr) {
         return nullptr;
     }
+    Ref positional = tuple_of(args, nargs);
+    if (!positional) {
+        return nullptr;
+    }
+    Ref keywords;
+    if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0) {
+        keywords = Ref::steal(PyDict_New());
+        if (!keywords) {
+            return nullptr;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
+            if (PyDict_SetItem(keywords.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                return nullptr;
+            }
+        }
+    }
     Greenlet* g = self->pimpl;
-    g->pending.args = Ref::borrow(args);
-    g->pending.kwargs = Ref::borrow(kwargs);
+    g->pending = SwitchArgs(std::move(positional), std::move(keywords));
     return switch_greenlet(t, g);
 }
 
@@ -234,10 +277,14 @@ int setter_parent(PyGreenlet* self, PyObject* value, void*) { return set_parent(
 
 PyObject* get_frame(PyGreenlet* self, void*) {
     Greenlet* g = self->pimpl;
-    PyFrameObject* frame = g->co->status() == Coroutine::Status::suspended
-                               ? g->co->state().top_frame()
-                               : nullptr;
-    return Py_NewRef(frame != nullptr ? reinterpret_cast<PyObject*>(frame) : Py_None);
+    if (g->co->status() != Coroutine::Status::suspended) {
+        Py_RETURN_NONE;
+    }
+    PyFrameObject* frame = g->co->state().frame_object(PyThreadState_GET());
+    if (frame == nullptr) {
+        return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
+    }
+    return Py_NewRef(reinterpret_cast<PyObject*>(frame));
 }
 
 PyObject* get_context(PyGreenlet* self, void*) {
@@ -289,7 +336,7 @@ PyObject* get_stack_saved(PyGreenlet* self, void*) {
 
 PyMethodDef green_methods[] = {
     {"switch", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(green_switch)),
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "switch(*args, **kwargs)\n\nSwitch execution to this greenlet.\n\n"
      "If this greenlet has never been run, then this greenlet will be switched\n"
      "to using the body of ``self.run(*args, **kwargs)``.\n\n"

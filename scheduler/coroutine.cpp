@@ -15,24 +15,9 @@ namespace syncless {
 
 namespace {
 
-thread_local ThreadCore* this_thread_core = nullptr;
-
-// The frame object of the innermost complete frame (borrowed: its
-// interpreter frame keeps it), created now if needed. Creating it may
-// allocate, and an allocation may run the garbage collector, whose
-// finalizers may switch; so it happens with the collector off and before any
-// of the switch's own state changes.
-PyFrameObject* materialize_top_frame(PyThreadState* tstate) noexcept {
-    int was_enabled = PyGC_Disable();
-    PyFrameObject* frame = PyThreadState_GetFrame(tstate);
-    Py_XDECREF(frame);
-    if (was_enabled) {
-        PyGC_Enable();
-    }
-    return frame;
-}
-
 }  // namespace
+
+SYNCLESS_STATIC_TLS thread_local ThreadCore* this_thread_core = nullptr;
 
 ThreadCore::ThreadCore() noexcept {
     main_.status_ = Coroutine::Status::running;
@@ -41,16 +26,12 @@ ThreadCore::ThreadCore() noexcept {
     ensure_signal_stack();
 }
 
-ThreadCore& ThreadCore::current_thread() noexcept {
-    if (this_thread_core == nullptr) {
-        // Lives as long as the process: objects of other threads may still
-        // name it after this thread is gone, to learn that it is gone.
-        this_thread_core = new ThreadCore();
-    }
+ThreadCore& ThreadCore::create_for_this_thread() noexcept {
+    // Lives as long as the process: objects of other threads may still name
+    // it after this thread is gone, to learn that it is gone.
+    this_thread_core = new ThreadCore();
     return *this_thread_core;
 }
-
-ThreadCore* ThreadCore::current_thread_if_any() noexcept { return this_thread_core; }
 
 Coroutine::~Coroutine() {
     if (slot_) {
@@ -77,13 +58,13 @@ bool Coroutine::switch_to() noexcept {
         PyErr_SetString(PyExc_MemoryError, "syncless: no memory for another coroutine stack");
         return false;
     }
-    return core.current_->jump(this, false);
+    return core.current_->jump(this);
 }
 
 bool Coroutine::jump(Coroutine* target, bool dying) noexcept {
     PyThreadState* tstate = PyThreadState_GET();
     ThreadCore& core = *thread_;
-    state_.save(tstate, dying ? nullptr : materialize_top_frame(tstate));
+    state_.save(tstate);
 #if PY_VERSION_HEX < 0x030C0000
     target->state_.inherit_tracing(tstate);
 #endif
@@ -99,11 +80,11 @@ bool Coroutine::jump(Coroutine* target, bool dying) noexcept {
                                    target->asan_size_);
 #endif
     ctx::transfer_t from = ctx::jump_fcontext(target->context_, this);
-    arrived(from);
+    arrived(from, tstate);
     return true;
 }
 
-void Coroutine::arrived(ctx::transfer_t from) noexcept {
+void Coroutine::arrived(ctx::transfer_t from, PyThreadState* tstate) noexcept {
     auto* origin = static_cast<Coroutine*>(from.data);
 #if defined(__SANITIZE_ADDRESS__)
     const void* bottom = nullptr;
@@ -115,7 +96,7 @@ void Coroutine::arrived(ctx::transfer_t from) noexcept {
     }
 #endif
     ThreadCore& core = *thread_;
-    state_.restore(PyThreadState_GET());
+    state_.restore(tstate);
     if (core.dying_ == origin) {
         core.dying_ = nullptr;
         origin->context_ = nullptr;
@@ -131,13 +112,14 @@ void Coroutine::entry(ctx::transfer_t from) noexcept {
     self->asan_bottom_ = self->slot_.base;
     self->asan_size_ = static_cast<std::size_t>(self->slot_.stack_top - self->slot_.base);
 #endif
-    self->arrived(from);
+    PyThreadState* tstate = PyThreadState_GET();
+    self->arrived(from, tstate);
 #if SYNCLESS_HAS_CFRAME
     // The interpreter links the _PyCFrame of every evaluation to the one
     // before it; this one lives at the bottom of the coroutine's own stack so
     // the chain never points into another coroutine's stack.
     _PyCFrame cframe;
-    self->state_.enter_new_cframe(PyThreadState_GET(), &cframe);
+    self->state_.enter_new_cframe(tstate, &cframe);
 #endif
     self->finish(self->body_(self));
 }

@@ -62,8 +62,8 @@ private:
     static void entry(boost::context::detail::transfer_t from) noexcept;
     bool prepare_start(ThreadCore& core) noexcept;
     [[noreturn]] void finish(Coroutine* next) noexcept;
-    bool jump(Coroutine* target, bool dying) noexcept;
-    void arrived(boost::context::detail::transfer_t from) noexcept;
+    bool jump(Coroutine* target, bool dying = false) noexcept;
+    void arrived(boost::context::detail::transfer_t from, PyThreadState* tstate) noexcept;
 
     Body body_;
     void* owner_ = nullptr;
@@ -79,14 +79,22 @@ private:
 #endif
 };
 
+// Hot per-thread pointers live in the static TLS block: the default model
+// for a shared object calls __tls_get_addr on every access.
+#define SYNCLESS_STATIC_TLS __attribute__((tls_model("initial-exec")))
+
+extern SYNCLESS_STATIC_TLS thread_local ThreadCore* this_thread_core;
+
 // Per-thread core state: the main coroutine (the thread's own stack) and the
 // one running now.
 class ThreadCore {
 public:
     // The calling thread's core; created on first use.
-    static ThreadCore& current_thread() noexcept;
+    static ThreadCore& current_thread() noexcept {
+        return this_thread_core != nullptr ? *this_thread_core : create_for_this_thread();
+    }
     // The calling thread's core if it exists; never creates one.
-    static ThreadCore* current_thread_if_any() noexcept;
+    static ThreadCore* current_thread_if_any() noexcept { return this_thread_core; }
 
     Coroutine& main() noexcept { return main_; }
     Coroutine* current() const noexcept { return current_; }
@@ -96,6 +104,7 @@ public:
 private:
     friend class Coroutine;
     ThreadCore() noexcept;
+    static ThreadCore& create_for_this_thread() noexcept;
     Coroutine main_{nullptr};
     Coroutine* current_ = &main_;
     Coroutine* origin_ = nullptr;

@@ -40,7 +40,7 @@ int py_depth(PyThreadState* tstate) {
 
 }  // namespace
 
-void InterpState::save(PyThreadState* tstate, PyFrameObject* top_frame) noexcept {
+void InterpState::save(PyThreadState* tstate) noexcept {
     context_ = tstate->context;
     tstate->context = nullptr;
 #if SYNCLESS_HAS_CFRAME
@@ -56,7 +56,7 @@ void InterpState::save(PyThreadState* tstate, PyFrameObject* top_frame) noexcept
     datastack_chunk_ = tstate->datastack_chunk;
     datastack_top_ = tstate->datastack_top;
     datastack_limit_ = tstate->datastack_limit;
-    top_frame_ = top_frame;
+    top_frame_ = nullptr;
     exc_info_ = tstate->exc_info;
     exc_state_ = tstate->exc_state;
     tstate->exc_state.exc_value = nullptr;
@@ -170,6 +170,26 @@ void InterpState::discard_frames() noexcept {
     datastack_top_ = nullptr;
     datastack_limit_ = nullptr;
     current_frame_ = nullptr;
+}
+
+PyFrameObject* InterpState::frame_object(PyThreadState* tstate) noexcept {
+    if (top_frame_ != nullptr || current_frame_ == nullptr) {
+        return top_frame_;
+    }
+    // PyThreadState_GetFrame is the public way to make a frame object; point
+    // the thread at our frame for the call. The collector stays off so no
+    // finalizer runs while the thread's frame pointer is borrowed.
+    int gc_was_enabled = PyGC_Disable();
+    struct _PyInterpreterFrame* running = current_frame_of(tstate);
+    set_current_frame(tstate, current_frame_);
+    PyFrameObject* frame = PyThreadState_GetFrame(tstate);
+    set_current_frame(tstate, running);
+    if (gc_was_enabled) {
+        PyGC_Enable();
+    }
+    Py_XDECREF(frame);  // the interpreter frame holds it
+    top_frame_ = frame;
+    return frame;
 }
 
 void InterpState::set_context(PyObject* owned) noexcept {

@@ -23,10 +23,8 @@ struct StackSlot;
 class InterpState {
 public:
     // Saves what the running coroutine owns from tstate. The context becomes
-    // a reference owned by this object. top_frame is the frame object of the
-    // innermost complete frame (or null), borrowed: its interpreter frame,
-    // which lives in the coroutine's frame chunk, owns it.
-    void save(PyThreadState* tstate, PyFrameObject* top_frame) noexcept;
+    // a reference owned by this object.
+    void save(PyThreadState* tstate) noexcept;
     // Writes the saved state back; ownership of context moves to tstate.
     void restore(PyThreadState* tstate) noexcept;
 
@@ -54,14 +52,19 @@ public:
 
     PyObject* context() const noexcept { return context_; }
     void set_context(PyObject* owned) noexcept;
-    PyFrameObject* top_frame() const noexcept { return top_frame_; }
+    // The frame object of a suspended coroutine's innermost complete frame
+    // (gr_frame), created on first request: creating one on every switch
+    // would cost each switch an allocation check for a rarely read value.
+    // Borrowed: its interpreter frame owns it. Null with an exception set
+    // when it cannot be allocated; null without one when there is no frame.
+    PyFrameObject* frame_object(PyThreadState* tstate) noexcept;
     PyObject* handled_exception() const noexcept { return exc_state_.exc_value; }
     int traverse(visitproc visit, void* arg) noexcept;
     void clear() noexcept;
 
 private:
     PyObject* context_ = nullptr;
-    PyFrameObject* top_frame_ = nullptr;  // borrowed, set while suspended (gr_frame)
+    PyFrameObject* top_frame_ = nullptr;  // borrowed; see frame_object()
     struct _PyInterpreterFrame* current_frame_ = nullptr;
     _PyStackChunk* datastack_chunk_ = nullptr;
     PyObject** datastack_top_ = nullptr;

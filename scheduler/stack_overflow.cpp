@@ -35,7 +35,8 @@ void on_fault(int sig, siginfo_t* info, void* context) {
     StackPool& pool = StackPool::instance();
     if (pool.is_guard_address(info->si_addr)) {
         write_overflow_message(pool.stats().stack_size);
-        // The default action, so a core dump and the exit status say SIGSEGV.
+        // With the default action, so the process ends by SIGABRT (and dumps
+        // core where enabled) even if Python installed a handler.
         signal(SIGABRT, SIG_DFL);
         std::abort();
     }
