@@ -19,8 +19,8 @@ bool check_switch_allowed(GreenletThread* t, Greenlet* target) noexcept {
         return false;
     }
     PyErr_Format(PyExc_GreenletError,
-                 "Cannot switch to a different thread\n\tCurrent: %R\n\tExpected: %R",
-                 reinterpret_cast<PyObject*>(current_greenlet(t)), owner->main.get());
+                 "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                 t->main.get(), owner->main.get());
     return false;
 }
 
