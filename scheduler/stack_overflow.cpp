@@ -22,7 +22,7 @@ void write_overflow_message(std::size_t stack_size) noexcept {
     int n = std::snprintf(text, sizeof text,
                           "Fatal error: syncless: a coroutine overflowed its C stack "
                           "(%zu bytes). Raise SYNCLESS_STACK_SIZE (e.g. "
-                          "SYNCLESS_STACK_SIZE=8M) or call syncless.set_stack_size() "
+                          "SYNCLESS_STACK_SIZE=32M) or call syncless.set_stack_size() "
                           "before the first coroutine starts.\n",
                           stack_size);
     if (n > 0) {

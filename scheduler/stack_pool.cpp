@@ -21,11 +21,15 @@ namespace syncless {
 
 namespace {
 
-constexpr std::size_t default_stack_size = 1024 * 1024;
+// A thread's default stack: CPython's recursion limits (counters, not stack
+// checks, on 3.11-3.13) are calibrated for it; one level of C recursion
+// through list.sort takes over 1 KiB. Untouched pages cost nothing.
+constexpr std::size_t default_stack_size = 8 * 1024 * 1024;
 // Large enough for ~50 small Python frames; its first page shares the page
 // that holds the top of the C stack (see the layout in stack_pool.hpp).
 constexpr std::size_t root_chunk_size = 14 * 1024;
-constexpr std::size_t region_bytes = 64 * 1024 * 1024;
+// Slots per region: ~one kernel mapping per 64 coroutines.
+constexpr std::size_t slots_per_region = 64;
 constexpr std::size_t hot_slots = 256;
 // The page just below this many bytes under the stack top tells whether a
 // coroutine went deep: its pages below are given back when it did.
@@ -91,7 +95,7 @@ void StackPool::configure(std::size_t stack_size) noexcept {
     stack_size_ = round_up(stack_size, page_);
     chunk_size_ = root_chunk_size;
     slot_size_ = round_up(page_ + stack_size_ + chunk_size_, page_);
-    slots_per_region_ = region_bytes > slot_size_ ? region_bytes / slot_size_ : 1;
+    slots_per_region_ = slots_per_region;
     hot_limit_ = hot_slots;
 }
 
