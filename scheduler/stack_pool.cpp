@@ -25,9 +25,12 @@ namespace {
 // checks, on 3.11-3.13) are calibrated for it; one level of C recursion
 // through list.sort takes over 1 KiB. Untouched pages cost nothing.
 constexpr std::size_t default_stack_size = 8 * 1024 * 1024;
-// Large enough for ~50 small Python frames; its first page shares the page
-// that holds the top of the C stack (see the layout in stack_pool.hpp).
-constexpr std::size_t root_chunk_size = 14 * 1024;
+// The root frame chunk ends at the slot's (page-aligned) end, so its size
+// sets where, inside a page, the C stack meets the first frame. 1.25 KiB into
+// a page leaves room below for a typical suspended C stack (~0.8 KiB) and
+// lets ~50 small frames (~6.4 KiB) end within the next page: 1 page in all
+// for a shallow coroutine, 2 for a 50-frame one.
+constexpr std::size_t root_chunk_size = 16 * 1024 - 1280;
 // Slots per region: ~one kernel mapping per 64 coroutines.
 constexpr std::size_t slots_per_region = 64;
 constexpr std::size_t hot_slots = 256;

@@ -8,6 +8,8 @@ import sys
 
 from ._syncless import set_stack_size, stack_pool_stats
 
+__version__ = "0.1.0"
+
 __all__ = [
     "get_include",
     "greenlet_path",
