@@ -70,13 +70,16 @@ struct Greenlet {
 inline Greenlet* impl(PyObject* g) noexcept { return reinterpret_cast<PyGreenlet*>(g)->pimpl; }
 inline Greenlet* impl(PyGreenlet* g) noexcept { return g->pimpl; }
 
-// A main greenlet lives as long as its thread; others as their coroutine.
-inline bool is_active(const Greenlet* g) noexcept {
-    return g->main ? g->thread != nullptr : g->co->active();
+// The thread a greenlet belongs to (see greenlet_thread.hpp).
+GreenletThread* owning_thread(Greenlet* g) noexcept;
+
+// A greenlet is active while it can run: started, unfinished, and its
+// thread alive (a main greenlet is its thread). Once its thread exits, a
+// suspended greenlet can never run again and counts as dead, as in greenlet.
+inline bool is_active(Greenlet* g) noexcept {
+    return g->main ? g->thread != nullptr : g->co->active() && owning_thread(g) != nullptr;
 }
-inline bool is_dead(const Greenlet* g) noexcept {
-    return g->main ? g->thread == nullptr : g->co->status() == Coroutine::Status::dead;
-}
+inline bool is_dead(Greenlet* g) noexcept { return g->co->started() && !is_active(g); }
 
 extern PyTypeObject PyGreenlet_Type;
 extern PyObject* PyExc_GreenletError;

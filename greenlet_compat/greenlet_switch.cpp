@@ -185,11 +185,9 @@ PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept {
         return nullptr;
     }
     if (real == self) {
-        SwitchArgs args = std::move(self->pending);
-        if (PyErr_Occurred()) {
-            return nullptr;
-        }
-        return switch_result(std::move(args));
+        // A switch to oneself is still a switch to the trace function.
+        t->origin = t->current;
+        return receive(t, self);
     }
     hand_over_current(t, real);
     if (!real->co->switch_to()) {

@@ -116,23 +116,21 @@ GreenletThread* this_thread_slow() noexcept {
     return t;
 }
 
-GreenletThread* owning_thread(Greenlet* g) noexcept {
-    if (g->main) {
-        return g->thread;
-    }
-    if (g->main_greenlet) {
-        return impl(g->main_greenlet.get())->thread;
-    }
-    for (PyObject* p = g->parent.get(); p != nullptr; p = impl(p)->parent.get()) {
-        Greenlet* ancestor = impl(p);
-        if (ancestor->main) {
-            return ancestor->thread;
+Greenlet* owning_main(Greenlet* g) noexcept {
+    for (Greenlet* a = g; a != nullptr; a = a->parent ? impl(a->parent.get()) : nullptr) {
+        if (a->main) {
+            return a;
         }
-        if (ancestor->main_greenlet) {
-            return impl(ancestor->main_greenlet.get())->thread;
+        if (a->main_greenlet) {
+            return impl(a->main_greenlet.get());
         }
     }
     return nullptr;
+}
+
+GreenletThread* owning_thread(Greenlet* g) noexcept {
+    Greenlet* main = owning_main(g);
+    return main != nullptr ? main->thread : nullptr;
 }
 
 void kill_in_owner_thread(GreenletThread* owner, PyGreenlet* g) noexcept {

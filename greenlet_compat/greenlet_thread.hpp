@@ -32,9 +32,10 @@ inline PyGreenlet* current_greenlet(GreenletThread* t) noexcept {
     return reinterpret_cast<PyGreenlet*>(t->current.get());
 }
 
-// The thread a greenlet belongs to: its own for main greenlets, its main
-// greenlet's once started, its parent lineage's before. Null when none is
-// alive (exited, or not yet bound to any).
+// The main greenlet of the thread a greenlet belongs to: itself for main
+// greenlets, the one it was bound to at start, its parent lineage's before.
+Greenlet* owning_main(Greenlet* g) noexcept;
+// That thread's state; null once the thread exited.
 GreenletThread* owning_thread(Greenlet* g) noexcept;
 
 // Queues a greenlet (new reference taken) for the owner thread to kill.

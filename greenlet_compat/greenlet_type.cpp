@@ -20,6 +20,16 @@ bool finalizing() {
 #endif
 }
 
+// A suspended greenlet whose thread exited can never run again. As greenlet
+// does, asking whether it is dead (or for its repr) frees its stack; until
+// then its frame stays readable (gr_frame).
+Greenlet* settle_exited_thread(Greenlet* g) {
+    if (!g->main && g->co->status() == Coroutine::Status::suspended && owning_thread(g) == nullptr) {
+        g->co->abandon();
+    }
+    return g;
+}
+
 bool running_in_other_thread(Greenlet* g) {
     return g->co->status() == Coroutine::Status::running &&
            g->co->thread() != ThreadCore::current_thread_if_any();
@@ -174,7 +184,7 @@ void green_dealloc(PyGreenlet* self) {
 }
 
 PyObject* green_repr(PyGreenlet* self) {
-    Greenlet* g = self->pimpl;
+    Greenlet* g = settle_exited_thread(self->pimpl);
     const char* name = Py_TYPE(self)->tp_name;
     GreenletThread* owner = owning_thread(g);
     bool thread_exited = owner == nullptr && (g->main || g->co->started());
@@ -251,7 +261,9 @@ PyObject* green_getstate(PyGreenlet* self, PyObject*) {
     return nullptr;
 }
 
-PyObject* get_dead(PyGreenlet* self, void*) { return PyBool_FromLong(is_dead(self->pimpl)); }
+PyObject* get_dead(PyGreenlet* self, void*) {
+    return PyBool_FromLong(is_dead(settle_exited_thread(self->pimpl)));
+}
 
 PyObject* get_run(PyGreenlet* self, void*) {
     Greenlet* g = self->pimpl;
@@ -371,7 +383,11 @@ PyNumberMethods green_as_number = [] {
 
 int set_run(PyGreenlet* self, PyObject* run) {
     Greenlet* g = self->pimpl;
-    if (g->co->started() || g->main) {
+    if (g->main) {
+        PyErr_SetString(PyExc_AttributeError, "Main greenlets do not have a run attribute.");
+        return -1;
+    }
+    if (g->co->started()) {
         PyErr_SetString(PyExc_AttributeError, "run cannot be set after the start of the greenlet");
         return -1;
     }

@@ -133,11 +133,12 @@ void Coroutine::finish(Coroutine* next) noexcept {
 }
 
 void Coroutine::abandon() noexcept {
-    state_.discard_frames();
-    if (slot_) {
+    // A frame object still held elsewhere reads this stack's frame memory:
+    // then the slot is leaked rather than reused under it.
+    if (state_.discard_frames() && slot_) {
         StackPool::instance().release(slot_);
-        slot_ = StackSlot{};
     }
+    slot_ = StackSlot{};
     context_ = nullptr;
     status_ = Status::dead;
 }

@@ -1,5 +1,6 @@
 #include "interp_state.hpp"
 
+#include "frame_chain.hpp"
 #include "stack_pool.hpp"
 
 #if PY_VERSION_HEX >= 0x030C0000
@@ -152,10 +153,14 @@ void InterpState::inherit_tracing(PyThreadState* origin) noexcept {
 }
 #endif
 
-void InterpState::discard_frames() noexcept {
-    PyFrameObject* frame = top_frame_;
+bool InterpState::discard_frames() noexcept {
     top_frame_ = nullptr;
-    Py_XDECREF(frame);
+    if (frame_objects_held_elsewhere(current_frame_)) {
+        current_frame_ = nullptr;
+        datastack_chunk_ = nullptr;
+        return false;
+    }
+    release_frame_objects(current_frame_);
     PyObjectArenaAllocator arena;
     PyObject_GetArenaAllocator(&arena);
     _PyStackChunk* chunk = datastack_chunk_;
@@ -170,6 +175,7 @@ void InterpState::discard_frames() noexcept {
     datastack_top_ = nullptr;
     datastack_limit_ = nullptr;
     current_frame_ = nullptr;
+    return true;
 }
 
 PyFrameObject* InterpState::frame_object(PyThreadState* tstate) noexcept {

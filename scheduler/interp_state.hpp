@@ -43,12 +43,13 @@ public:
     void inherit_tracing(PyThreadState* origin) noexcept;
 #endif
 
-    // For a coroutine discarded without unwinding (its thread is gone):
-    // drops the interpreter frame's reference to the top frame object, which
-    // no one will clear now, then frees the extra frame chunks (the root
-    // chunk lives in the stack slot). Must run while the chunks still exist.
-    // Objects the frames reference are leaked, as with greenlet.
-    void discard_frames() noexcept;
+    // For a coroutine discarded without unwinding (its thread is gone): frees
+    // its frame objects and the extra frame chunks (the root chunk lives in
+    // the stack slot), and returns true. If some frame object is still held
+    // elsewhere, frees nothing and returns false: the caller must then keep
+    // the stack slot too, since that object reads frame memory. Objects the
+    // frames reference are leaked, as with greenlet.
+    bool discard_frames() noexcept;
 
     PyObject* context() const noexcept { return context_; }
     void set_context(PyObject* owned) noexcept;

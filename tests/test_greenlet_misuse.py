@@ -74,12 +74,17 @@ def _thread_with_suspended_greenlet(box):
     box["main"] = getcurrent()
 
 
-def _wait_for_thread_cleanup():
-    # The exited thread's state is torn down by a pending call; give the
-    # interpreter a chance to run it.
+def _wait_for_thread_cleanup(main=None):
+    # Thread.join() returns before the thread's C++ thread-locals (where
+    # greenlet learns that the thread is gone) are destroyed, and the state
+    # is then torn down by a pending call: poll for both.
     deadline = time.monotonic() + 5
+    while main is not None and not main.dead and time.monotonic() < deadline:
+        time.sleep(0.001)
     while greenlet._greenlet.get_pending_cleanup_count() and time.monotonic() < deadline:
         time.sleep(0.01)
+    if main is not None:
+        assert main.dead
 
 
 # --- other threads ----------------------------------------------------------
@@ -163,10 +168,32 @@ def test_started_greenlet_cannot_move_to_another_thread():
         other.finish()
 
 
+def test_context_of_greenlet_running_in_another_thread():
+    import contextvars
+
+    other = OtherThread(_thread_with_suspended_greenlet)
+    try:
+        running_main = other.box["main"]  # running (waiting) in its thread
+        with pytest.raises(ValueError) as info:
+            running_main.gr_context
+        assert str(info.value) == "cannot get context of a greenlet that is running in a different thread"
+        with pytest.raises(ValueError) as info:
+            running_main.gr_context = contextvars.Context()
+        assert str(info.value) == "cannot set context of a greenlet that is running in a different thread"
+        # A suspended one of that thread is only data: readable and settable.
+        suspended = other.box["suspended"]
+        assert suspended.gr_context is None
+        ctx = contextvars.Context()
+        suspended.gr_context = ctx
+        assert suspended.gr_context is ctx
+    finally:
+        other.finish()
+
+
 def test_switching_into_an_exited_thread_is_an_error():
     other = OtherThread(_thread_with_suspended_greenlet)
     other.finish()
-    _wait_for_thread_cleanup()
+    _wait_for_thread_cleanup(other.box["main"])
     box = other.box
     orphan = greenlet.greenlet(lambda: "never", parent=box["main"])
     attempts = [
@@ -186,7 +213,7 @@ def test_switching_into_an_exited_thread_is_an_error():
 def test_suspended_greenlet_of_exited_thread_is_dead():
     other = OtherThread(_thread_with_suspended_greenlet)
     other.finish()
-    _wait_for_thread_cleanup()
+    _wait_for_thread_cleanup(other.box["main"])
     g = other.box.pop("suspended")
     assert g.dead
     assert not g
@@ -307,6 +334,20 @@ def test_reparenting_changes_where_a_greenlet_ends():
     g.parent = sink
     assert g.switch(True) == ()  # sink got "result", then switched to us
     assert log == ["result"]
+
+
+def test_reinitialising_a_started_greenlet():
+    g = greenlet.greenlet(suspend)
+    g.switch()
+    with pytest.raises(AttributeError) as info:
+        g.__init__(lambda: None)
+    assert str(info.value) == "run cannot be set after the start of the greenlet"
+    other_parent = greenlet.greenlet(lambda: None)
+    g.__init__(parent=other_parent)  # the parent may still change
+    assert g.parent is other_parent
+    g.parent = getcurrent()
+    g.switch()
+    assert g.dead
 
 
 # --- throw into oneself -------------------------------------------------------
@@ -527,3 +568,55 @@ def test_gc_of_many_unreachable_greenlet_cycles_does_not_crash():
     del g
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+@ours_only  # greenlet 3.5.6 shows the same stale frame (see the report)
+def test_frame_object_outlives_greenlet_abandoned_with_its_thread(tmp_path):
+    # A frame object taken (gr_frame) from a suspended greenlet whose thread
+    # then exits must stay that frame once the greenlet is dropped without
+    # unwinding: it must not read whatever later reuses the memory of the
+    # abandoned coroutine's frames. Run in a child: it is a use-after-free.
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import syncless; syncless.install_greenlet()
+        import gc, greenlet, threading, time
+        box = {}
+        def owner():
+            def body():
+                local_value = "body's local"
+                greenlet.getcurrent().parent.switch()
+            g = greenlet.greenlet(body)
+            g.switch()
+            box["g"] = g
+            box["frame"] = g.gr_frame
+            box["main"] = greenlet.getcurrent()
+        t = threading.Thread(target=owner)
+        t.start()
+        t.join()
+        deadline = time.monotonic() + 5
+        while not box["main"].dead and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert box["main"].dead
+        frame = box.pop("frame")
+        del box["g"]
+        gc.collect()
+        def other():
+            other_local = "someone else's"
+            greenlet.getcurrent().parent.switch()
+        others = [greenlet.greenlet(other) for _ in range(300)]
+        for o in others:
+            o.switch()
+        print(frame.f_code.co_name)
+        print(sorted(frame.f_locals))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, local_names = proc.stdout.splitlines()
+    assert name == "body", proc.stdout
+    assert "other_local" not in local_names, proc.stdout

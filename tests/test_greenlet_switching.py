@@ -797,7 +797,7 @@ def test_settrace_returns_previous_tracer():
     assert greenlet.settrace(None) is second
 
 
-def test_tracer_runs_in_target_and_switch_no_event_without_switch():
+def test_tracer_runs_in_the_target_greenlet():
     where = []
     greenlet.settrace(lambda event, args: where.append(getcurrent()))
     g = greenlet.greenlet(lambda: None)
