@@ -46,6 +46,11 @@ bool Coroutine::prepare_start(ThreadCore& core) noexcept {
         return false;
     }
     thread_ = &core;
+#if defined(__SANITIZE_ADDRESS__)
+    // Announced to ASan with the first switch into it, before entry() runs.
+    asan_bottom_ = slot_.stack_top - slot_.stack_size;
+    asan_size_ = slot_.stack_size;
+#endif
     state_.init_new(PyThreadState_GET(), slot_, pool.chunk_size());
     context_ = ctx::make_fcontext(slot_.stack_top, slot_.stack_size, &Coroutine::entry);
     status_ = Status::suspended;
@@ -108,10 +113,6 @@ void Coroutine::arrived(ctx::transfer_t from, PyThreadState* tstate) noexcept {
 
 void Coroutine::entry(ctx::transfer_t from) noexcept {
     Coroutine* self = this_thread_core->current_;
-#if defined(__SANITIZE_ADDRESS__)
-    self->asan_bottom_ = self->slot_.base;
-    self->asan_size_ = static_cast<std::size_t>(self->slot_.stack_top - self->slot_.base);
-#endif
     PyThreadState* tstate = PyThreadState_GET();
     self->arrived(from, tstate);
 #if SYNCLESS_HAS_CFRAME

@@ -171,29 +171,37 @@ void StackPool::give_back_pages(const StackSlot& slot, bool whole) noexcept {
 void StackPool::release(StackSlot slot) noexcept {
     check_canary(slot);
     --in_use_;
+    bool keep_pages = hot_.size() < hot_limit_;
+    bool deep = went_deep(slot);
 #if defined(__SANITIZE_ADDRESS__)
-    // Frames of a coroutine that was discarded without unwinding leave their
-    // redzones poisoned; the next coroutine on this stack must not trip on them.
-    ASAN_UNPOISON_MEMORY_REGION(slot.base + page_, slot_size_ - page_);
+    // Frames of a coroutine discarded without unwinding leave their redzones
+    // poisoned; the next coroutine on this stack must not trip on them. Only
+    // the part that was used: unpoisoning writes ASan's shadow memory.
+    char* used_low = deep ? slot.base + page_ : slot.stack_top - kept_stack_bytes;
+    ASAN_UNPOISON_MEMORY_REGION(used_low, static_cast<std::size_t>(slot.base + slot_size_ - used_low));
 #endif
-    if (hot_.size() >= hot_limit_) {
+    if (!keep_pages) {
         give_back_pages(slot, true);
         cold_.push_back(slot.base);
         return;
     }
-    // One word every 256 bytes of the page below the kept zone: a stack that
-    // reached that deep wrote some of them (return addresses, saved
-    // registers). A miss only keeps pages resident; it never corrupts.
-    const auto* probe = reinterpret_cast<const std::uint64_t*>(
-        slot.stack_top - kept_stack_bytes - page_);
+    if (deep) {
+        give_back_pages(slot, false);
+    }
+    hot_.push_back(slot.base);
+}
+
+// One word every 256 bytes of the page below the kept zone: a stack that
+// reached that deep wrote some of them (return addresses, saved registers).
+// A miss only keeps pages resident; it never corrupts.
+bool StackPool::went_deep(const StackSlot& slot) const noexcept {
+    const auto* probe =
+        reinterpret_cast<const std::uint64_t*>(slot.stack_top - kept_stack_bytes - page_);
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < page_ / sizeof(std::uint64_t); i += 32) {
         seen |= probe[i];
     }
-    if (seen != 0) {
-        give_back_pages(slot, false);
-    }
-    hot_.push_back(slot.base);
+    return seen != 0;
 }
 
 bool StackPool::is_guard_address(const void* addr) const noexcept {

@@ -77,6 +77,7 @@ private:
     void configure(std::size_t stack_size) noexcept;
     bool add_region() noexcept;
     void give_back_pages(const StackSlot& slot, bool whole) noexcept;
+    bool went_deep(const StackSlot& slot) const noexcept;
     void check_canary(const StackSlot& slot) const noexcept;
 
     std::size_t page_ = 4096;

@@ -43,7 +43,8 @@ errors and stale exclusion entries).
 ID is relative to ``greenlet.tests`` and may name a module, a class or a
 single test.  CONDITION (optional) is a Python expression over ``py``
 (``sys.version_info[:2]``), ``freethreaded``, ``real`` (``--real`` run),
-``ours`` and ``platform`` (``sys.platform``); the entry only excludes when
+``ours``, ``platform`` (``sys.platform``) and ``sanitized`` (AddressSanitizer
+preloaded, as by scripts/test_sanitizers.sh); the entry only excludes when
 it is true (its existence is checked regardless).  Blank lines and lines
 starting with ``#`` are ignored.
 """
@@ -302,6 +303,7 @@ def parse_exclusions(path: Path, real: bool) -> list[Exclusion]:
         "real": real,
         "ours": not real,
         "platform": sys.platform,
+        "sanitized": "libasan" in os.environ.get("LD_PRELOAD", ""),
         "True": True, "False": False,
     }
     result = []
