@@ -14,16 +14,8 @@ PyObject* PyExc_GreenletExit = nullptr;
 
 namespace {
 
-bool finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-    return Py_IsFinalizing();
-#else
-    return _Py_IsFinalizing();
-#endif
-}
-
 PyGreenlet* api_get_current() {
-    if (finalizing()) {
+    if (interpreter_finalizing()) {
         PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
         return nullptr;
     }

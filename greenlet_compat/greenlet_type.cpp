@@ -12,14 +12,6 @@ namespace {
 
 PyObject* as_object(PyGreenlet* g) { return reinterpret_cast<PyObject*>(g); }
 
-bool finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-    return Py_IsFinalizing();
-#else
-    return _Py_IsFinalizing();
-#endif
-}
-
 // A suspended greenlet whose thread exited can never run again. As greenlet
 // does, asking whether it is dead (or for its repr) frees its stack; until
 // then its frame stays readable (gr_frame).
@@ -132,8 +124,8 @@ bool kill_before_free(PyGreenlet* self) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     GreenletThread* owner = owning_thread(g);
-    GreenletThread* here = finalizing() ? nullptr : this_thread_if_any();
-    if (finalizing() || owner == nullptr) {
+    GreenletThread* here = interpreter_finalizing() ? nullptr : this_thread_if_any();
+    if (interpreter_finalizing() || owner == nullptr) {
         g->co->abandon();  // nothing can run it again; its frames' objects leak
     } else if (owner == here || (here == nullptr && owner->core == ThreadCore::current_thread_if_any())) {
         kill_greenlet(this_thread(), g);

@@ -41,18 +41,22 @@ int py_depth(PyThreadState* tstate) {
 
 }  // namespace
 
+void InterpState::copy_depth_and_tracing(PyThreadState* tstate) noexcept {
+    py_recursion_depth_ = py_depth(tstate);
+#if PY_VERSION_HEX < 0x030C0000
+    use_tracing_ = tstate->cframe->use_tracing;
+#else
+    c_recursion_depth_ = SYNCLESS_C_RECURSION_LIMIT - tstate->c_recursion_remaining;
+#endif
+}
+
 void InterpState::save(PyThreadState* tstate) noexcept {
     context_ = tstate->context;
     tstate->context = nullptr;
 #if SYNCLESS_HAS_CFRAME
     cframe_ = tstate->cframe;
 #endif
-#if PY_VERSION_HEX < 0x030C0000
-    use_tracing_ = tstate->cframe->use_tracing;
-#else
-    c_recursion_depth_ = SYNCLESS_C_RECURSION_LIMIT - tstate->c_recursion_remaining;
-#endif
-    py_recursion_depth_ = py_depth(tstate);
+    copy_depth_and_tracing(tstate);
     current_frame_ = current_frame_of(tstate);
     datastack_chunk_ = tstate->datastack_chunk;
     datastack_top_ = tstate->datastack_top;
@@ -121,15 +125,10 @@ void InterpState::init_new(PyThreadState* tstate, const StackSlot& slot,
     Py_CLEAR(exc_state_.exc_value);
     exc_state_.previous_item = nullptr;
     exc_info_ = nullptr;
-    py_recursion_depth_ = py_depth(tstate);
 #if SYNCLESS_HAS_CFRAME
     cframe_ = &tstate->root_cframe;
 #endif
-#if PY_VERSION_HEX < 0x030C0000
-    use_tracing_ = tstate->cframe->use_tracing;
-#else
-    c_recursion_depth_ = SYNCLESS_C_RECURSION_LIMIT - tstate->c_recursion_remaining;
-#endif
+    copy_depth_and_tracing(tstate);
 #if PY_VERSION_HEX < 0x030D0000
     trash_delete_nesting_ = 0;
 #else

@@ -20,6 +20,14 @@ namespace syncless {
 
 struct StackSlot;
 
+inline bool interpreter_finalizing() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
 class InterpState {
 public:
     // Saves what the running coroutine owns from tstate. The context becomes
@@ -64,6 +72,10 @@ public:
     void clear() noexcept;
 
 private:
+    // Recursion depths (stored as depths, so a changed limit applies) and,
+    // before 3.12, the tracing flag.
+    void copy_depth_and_tracing(PyThreadState* tstate) noexcept;
+
     PyObject* context_ = nullptr;
     PyFrameObject* top_frame_ = nullptr;  // borrowed; see frame_object()
     struct _PyInterpreterFrame* current_frame_ = nullptr;

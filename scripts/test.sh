@@ -28,9 +28,10 @@ fi
 status=0
 for v in "${versions[@]}"; do
   echo "=== pytest on CPython $v"
-  # The console script, not `python -m`: the checkout's syncless/ folder must
-  # not shadow the installed package.
-  .venv/$v/bin/pytest -p no:cacheprovider -ra tests || status=1
+  # From tests/, and through the console script rather than `python -m`: the
+  # checkout's syncless/ folder (no compiled core) must not shadow the
+  # installed package, here or in the child processes tests start.
+  (cd tests && "../.venv/$v/bin/pytest" -p no:cacheprovider -ra .) || status=1
 done
 
 if [ $full = 1 ]; then

@@ -17,5 +17,7 @@ base_python=.venv/3.11/bin/python   # made by scripts/bootstrap.sh
 preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# Only the test run is sanitized, not pip or the venv set-up above.
-LD_PRELOAD="$preload" "$venv/bin/pytest" -p no:cacheprovider -ra tests "$@"
+# Only the test run is sanitized, not pip or the venv set-up above. Run from
+# tests/ so the checkout's syncless/ folder does not shadow the installed one.
+cd tests
+LD_PRELOAD="$preload" "../$venv/bin/pytest" -p no:cacheprovider -ra . "$@"
