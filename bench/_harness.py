@@ -45,6 +45,16 @@ def rss_bytes():
     return psutil.Process().memory_info().rss
 
 
+def page_table_bytes():
+    """Kernel page-table memory of this process (VmPTE): not part of RSS,
+    but a real per-coroutine cost when stacks are spread over address space."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmPTE:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmPTE in /proc/self/status")
+
+
 def emit(result):
     print(json.dumps(result), flush=True)
 

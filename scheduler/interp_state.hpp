@@ -67,7 +67,6 @@ public:
     // Borrowed: its interpreter frame owns it. Null with an exception set
     // when it cannot be allocated; null without one when there is no frame.
     PyFrameObject* frame_object(PyThreadState* tstate) noexcept;
-    PyObject* handled_exception() const noexcept { return exc_state_.exc_value; }
     int traverse(visitproc visit, void* arg) noexcept;
     void clear() noexcept;
 

@@ -1,5 +1,6 @@
 #include "stack_pool.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -31,8 +32,11 @@ constexpr std::size_t default_stack_size = 8 * 1024 * 1024;
 // lets ~50 small frames (~6.4 KiB) end within the next page: 1 page in all
 // for a shallow coroutine, 2 for a 50-frame one.
 constexpr std::size_t root_chunk_size = 16 * 1024 - 1280;
-// Slots per region: ~one kernel mapping per 64 coroutines.
-constexpr std::size_t slots_per_region = 64;
+// A region is at least this many slots and about this many bytes: few
+// kernel mappings, and (with max_regions) room for tens of millions of
+// small stacks.
+constexpr std::size_t min_slots_per_region = 64;
+constexpr std::size_t region_bytes = 256 * 1024 * 1024;
 constexpr std::size_t hot_slots = 256;
 // The page just below this many bytes under the stack top tells whether a
 // coroutine went deep: its pages below are given back when it did.
@@ -98,7 +102,7 @@ void StackPool::configure(std::size_t stack_size) noexcept {
     stack_size_ = round_up(stack_size, page_);
     chunk_size_ = root_chunk_size;
     slot_size_ = round_up(page_ + stack_size_ + chunk_size_, page_);
-    slots_per_region_ = slots_per_region;
+    slots_per_region_ = std::max(min_slots_per_region, region_bytes / slot_size_);
     hot_limit_ = hot_slots;
 }
 
