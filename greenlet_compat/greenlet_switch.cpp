@@ -174,6 +174,14 @@ PyObject* switch_result(SwitchArgs&& received) noexcept {
 }
 
 PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept {
+    if (impl(current_greenlet(t))->co != t->core->current()) {
+        // Another face (a tasklet) runs on this thread's core right now.
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot switch greenlets while a tasklet other than the main one is "
+                        "running in this thread (greenlets and tasklets cannot interleave yet)");
+        target->pending.clear();
+        return nullptr;
+    }
     if (!check_switch_allowed(t, target)) {
         target->pending.clear();
         return nullptr;

@@ -2,6 +2,8 @@
 
 ``install_greenlet()`` makes ``import greenlet`` resolve to Syncless's
 implementation (Python API and C ABI), so gevent and eventlet run on it.
+``install_stackless()`` makes ``import stackless`` (and ``_stackless``)
+Syncless's tasklets and channels.
 """
 import os
 import sys
@@ -14,8 +16,10 @@ __all__ = [
     "get_include",
     "greenlet_path",
     "install_greenlet",
+    "install_stackless",
     "set_stack_size",
     "stack_pool_stats",
+    "stackless_path",
 ]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,3 +61,31 @@ def install_greenlet():
 
     importlib.invalidate_caches()
     return importlib.import_module("greenlet")
+
+
+def stackless_path():
+    """The directory holding Syncless's ``stackless`` and ``_stackless``."""
+    return os.path.join(_HERE, "_stackless_pkg")
+
+
+def install_stackless():
+    """Make ``import stackless`` (and ``import _stackless``) Syncless's.
+
+    Returns the ``stackless`` module. Calling it again is harmless; a
+    ``stackless`` imported from elsewhere first is an error.
+    """
+    path = stackless_path()
+    loaded = sys.modules.get("stackless")
+    if loaded is not None:
+        if os.path.dirname(getattr(loaded, "__file__", "") or "") == path:
+            return loaded
+        raise RuntimeError(
+            "syncless.install_stackless() must run before stackless is imported; "
+            "stackless was already imported from %r" % getattr(loaded, "__file__", None)
+        )
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import importlib
+
+    importlib.invalidate_caches()
+    return importlib.import_module("stackless")

@@ -3,6 +3,7 @@
 #include <Python.h>
 
 #include "../greenlet_compat/greenlet_module.hpp"
+#include "../stackless_compat/stackless_module.hpp"
 #include "../scheduler/stack_pool.hpp"
 
 namespace {
@@ -60,6 +61,13 @@ PyMODINIT_FUNC PyInit__syncless() {
     PyObject* greenlet_module = syncless::greenlet_face::create_greenlet_module();
     if (greenlet_module == nullptr || PyModule_AddObject(module, "greenlet_module", greenlet_module) < 0) {
         Py_XDECREF(greenlet_module);
+        Py_DECREF(module);
+        return nullptr;
+    }
+    PyObject* stackless_module = syncless::stackless_face::create_stackless_module();
+    if (stackless_module == nullptr ||
+        PyModule_AddObject(module, "stackless_module", stackless_module) < 0) {
+        Py_XDECREF(stackless_module);
         Py_DECREF(module);
         return nullptr;
     }

@@ -1,0 +1,308 @@
+// stackless.channel: synchronous exchange between tasklets, with the
+// scheduling that follows each exchange set by `preference` and
+// `schedule_all` (Stackless's channelobject.c).
+#include "stackless_object.hpp"
+
+namespace syncless::stackless_face {
+
+namespace {
+
+PyObject* channel_new(PyTypeObject* type, PyObject*, PyObject*) {
+    auto* self = reinterpret_cast<Channel*>(type->tp_alloc(type, 0));
+    if (self == nullptr) {
+        return nullptr;
+    }
+    self->preference = -1;
+    return as_object(self);
+}
+
+// Partner waiting: exchange values and schedule per preference.
+PyObject* exchange(StacklessThread* ts, Channel* self, Tasklet* source, int dir) {
+    Tasklet* target = self->head;
+    Ref held = channel_unlink(target);
+    std::swap(source->tempval, target->tempval);
+    Tasklet* switchto;
+    if (self->schedule_all) {
+        ring_insert(ts, target);
+        switchto = source->next;
+    } else if (self->preference == -dir) {
+        // The partner goes right after the source and runs now; the source
+        // ends up at the tail.
+        ts->head = source->next;
+        ring_insert(ts, target);
+        ts->head = source;
+        switchto = target;
+    } else {
+        ring_insert(ts, target);
+        switchto = source;
+    }
+    return schedule_task(ts, source, switchto);
+}
+
+// Nobody waiting: block on the channel.
+PyObject* block(StacklessThread* ts, Channel* self, Tasklet* source, int dir) {
+    if (source->block_trap) {
+        PyErr_SetString(PyExc_RuntimeError, "this tasklet does not like to be blocked.");
+        return nullptr;
+    }
+    if (self->closing) {
+        PyErr_SetString(PyExc_ValueError, "Send/receive operation on a closed channel");
+        return nullptr;
+    }
+    Ref held = ring_remove(ts, source);
+    channel_append(self, source, dir);
+    return schedule_task(ts, source, ts->head);
+}
+
+// send (dir +1) or receive (dir -1). Returns what the source receives.
+PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
+    StacklessThread* ts = thread_for_switch();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    Tasklet* source = ts->current;
+    bool cando = dir > 0 ? self->balance < 0 : self->balance > 0;
+    if (cando && self->head->thread != ts) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "channel operations between threads are not supported yet");
+        return nullptr;
+    }
+    source->tempval = Ref::borrow(arg);
+    PyObject* result = cando ? exchange(ts, self, source, dir) : block(ts, self, source, dir);
+    if (result == nullptr) {
+        source->tempval = Ref::borrow(Py_None);
+    }
+    return result;
+}
+
+PyObject* none_or_null(PyObject* result) {
+    if (result == nullptr) {
+        return nullptr;
+    }
+    Ref drop = Ref::steal(result);
+    Py_RETURN_NONE;
+}
+
+PyObject* channel_send(Channel* self, PyObject* value) {
+    return none_or_null(channel_action(self, value, 1));
+}
+
+PyObject* channel_receive(Channel* self, PyObject*) { return channel_action(self, Py_None, -1); }
+
+PyObject* channel_send_exception(Channel* self, PyObject* args) {
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject* cls = n > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+    if (cls == nullptr || !PyExceptionClass_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "channel.send_exception needs Exception or string subclass as first "
+                        "parameter");
+        return nullptr;
+    }
+    Ref rest = Ref::steal(PyTuple_GetSlice(args, 1, n));
+    if (!rest) {
+        return nullptr;
+    }
+    Ref bomb = make_bomb(cls, rest.get(), nullptr);
+    if (!bomb) {
+        return nullptr;
+    }
+    return none_or_null(channel_action(self, bomb.get(), 1));
+}
+
+PyObject* channel_send_throw(Channel* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"exc", "val", "tb", nullptr};
+    PyObject* exc;
+    PyObject* val = nullptr;
+    PyObject* tb = nullptr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:send_throw", const_cast<char**>(keywords),
+                                     &exc, &val, &tb)) {
+        return nullptr;
+    }
+    Ref bomb = bomb_from_raise_args(exc, val, tb);
+    if (!bomb) {
+        return nullptr;
+    }
+    return none_or_null(channel_action(self, bomb.get(), 1));
+}
+
+PyObject* channel_send_sequence(Channel* self, PyObject* seq) {
+    Ref it = Ref::steal(PyObject_GetIter(seq));
+    if (!it) {
+        return nullptr;
+    }
+    Py_ssize_t count = 0;
+    while (Ref item = Ref::steal(PyIter_Next(it.get()))) {
+        Ref r = Ref::steal(channel_action(self, item.get(), 1));
+        if (!r) {
+            return nullptr;
+        }
+        ++count;
+    }
+    if (PyErr_Occurred()) {
+        return nullptr;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+PyObject* channel_iter(Channel* self) { return Py_NewRef(as_object(self)); }
+
+PyObject* channel_iternext(Channel* self) {
+    if (self->closing && self->balance <= 0) {
+        PyErr_SetNone(PyExc_StopIteration);
+        return nullptr;
+    }
+    return channel_action(self, Py_None, -1);
+}
+
+PyObject* channel_close(Channel* self, PyObject*) {
+    self->closing = true;
+    Py_RETURN_NONE;
+}
+
+PyObject* channel_open(Channel* self, PyObject*) {
+    self->closing = false;
+    Py_RETURN_NONE;
+}
+
+// Unlinks every blocked tasklet; they are not woken (Stackless's rule).
+void unlink_all(Channel* self) {
+    while (self->head != nullptr) {
+        Ref held = channel_unlink(self->head);
+    }
+}
+
+int channel_traverse(Channel* self, visitproc visit, void* arg) {
+    Py_VISIT(self->dict);
+    Tasklet* t = self->head;
+    if (t != nullptr) {
+        do {
+            Py_VISIT(as_object(t));
+            t = t->next;
+        } while (t != self->head);
+    }
+    return 0;
+}
+
+int channel_clear(Channel* self) {
+    Py_CLEAR(self->dict);
+    self->closing = true;
+    unlink_all(self);
+    return 0;
+}
+
+void channel_dealloc(Channel* self) {
+    PyObject_GC_UnTrack(as_object(self));
+    if (self->weakreflist != nullptr) {
+        PyObject_ClearWeakRefs(as_object(self));
+    }
+    channel_clear(self);
+    Py_TYPE(self)->tp_free(as_object(self));
+}
+
+// -1, 0 or 1: the sign of an int; -2 with an error set.
+int sign_of(PyObject* value) {
+    Ref zero = Ref::steal(PyLong_FromLong(0));
+    if (!zero) {
+        return -2;
+    }
+    int gt = PyObject_RichCompareBool(value, zero.get(), Py_GT);
+    int lt = gt == 0 ? PyObject_RichCompareBool(value, zero.get(), Py_LT) : 0;
+    if (gt < 0 || lt < 0) {
+        return -2;
+    }
+    return gt ? 1 : lt ? -1 : 0;
+}
+
+PyObject* get_balance(Channel* self, void*) { return PyLong_FromSsize_t(self->balance); }
+PyObject* get_queue(Channel* self, void*) {
+    return Py_NewRef(self->head != nullptr ? as_object(self->head) : Py_None);
+}
+PyObject* get_closing(Channel* self, void*) { return PyBool_FromLong(self->closing); }
+PyObject* get_closed(Channel* self, void*) {
+    return PyBool_FromLong(self->closing && self->balance == 0);
+}
+PyObject* get_preference(Channel* self, void*) { return PyLong_FromLong(self->preference); }
+int set_preference(Channel* self, PyObject* value, void*) {
+    if (value == nullptr || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "preference must be set to an integer");
+        return -1;
+    }
+    int sign = sign_of(value);
+    if (sign == -2) {
+        return -1;
+    }
+    self->preference = sign;
+    return 0;
+}
+PyObject* get_schedule_all(Channel* self, void*) { return PyLong_FromLong(self->schedule_all); }
+int set_schedule_all(Channel* self, PyObject* value, void*) {
+    if (value == nullptr || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "preference must be set to a bool or integer");
+        return -1;
+    }
+    int sign = sign_of(value);
+    if (sign == -2) {
+        return -1;
+    }
+    self->schedule_all = sign != 0;
+    return 0;
+}
+
+#define GET(name, fn) {name, reinterpret_cast<getter>(fn), nullptr, nullptr, nullptr}
+PyGetSetDef channel_getsets[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+    GET("balance", get_balance),
+    GET("queue", get_queue),
+    GET("closing", get_closing),
+    GET("closed", get_closed),
+    {"preference", reinterpret_cast<getter>(get_preference),
+     reinterpret_cast<setter>(set_preference), nullptr, nullptr},
+    {"schedule_all", reinterpret_cast<getter>(get_schedule_all),
+     reinterpret_cast<setter>(set_schedule_all), nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+#undef GET
+
+#define METHOD(name, fn, flags, doc) \
+    {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
+PyMethodDef channel_methods[] = {
+    METHOD("send", channel_send, METH_O, "send(value)\n\nSend a value over the channel."),
+    METHOD("receive", channel_receive, METH_NOARGS, "receive() -> value"),
+    METHOD("send_exception", channel_send_exception, METH_VARARGS,
+           "send_exception(exc, *args)\n\nThe receiver raises exc(*args)."),
+    METHOD("send_throw", channel_send_throw, METH_VARARGS | METH_KEYWORDS,
+           "send_throw(exc, val=None, tb=None)\n\nThe receiver raises, as with the raise "
+           "statement."),
+    METHOD("send_sequence", channel_send_sequence, METH_O,
+           "send_sequence(seq) -> count\n\nSend every item of seq."),
+    METHOD("close", channel_close, METH_NOARGS,
+           "close()\n\nNo operation that would block is allowed any more."),
+    METHOD("open", channel_open, METH_NOARGS, "open()\n\nReopen a closing channel."),
+    {nullptr, nullptr, 0, nullptr},
+};
+#undef METHOD
+
+}  // namespace
+
+PyTypeObject Channel_Type = [] {
+    PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+    t.tp_name = "_stackless.channel";
+    t.tp_basicsize = sizeof(Channel);
+    t.tp_dealloc = reinterpret_cast<destructor>(channel_dealloc);
+    t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE;
+    t.tp_doc = "channel()\n\nA synchronous communication link between tasklets.";
+    t.tp_traverse = reinterpret_cast<traverseproc>(channel_traverse);
+    t.tp_clear = reinterpret_cast<inquiry>(channel_clear);
+    t.tp_weaklistoffset = offsetof(Channel, weakreflist);
+    t.tp_dictoffset = offsetof(Channel, dict);
+    t.tp_iter = reinterpret_cast<getiterfunc>(channel_iter);
+    t.tp_iternext = reinterpret_cast<iternextfunc>(channel_iternext);
+    t.tp_methods = channel_methods;
+    t.tp_getset = channel_getsets;
+    t.tp_alloc = PyType_GenericAlloc;
+    t.tp_new = channel_new;
+    t.tp_free = PyObject_GC_Del;
+    return t;
+}();
+
+}  // namespace syncless::stackless_face

@@ -1,0 +1,190 @@
+// The _stackless module: scheduler functions (getcurrent, schedule, run ...),
+// the types and TaskletExit (Stackless's stacklessmodule.c).
+#include <algorithm>
+
+#include "stackless_object.hpp"
+
+namespace syncless::stackless_face {
+
+PyObject* PyExc_TaskletExit = nullptr;
+
+namespace {
+
+PyObject* mod_getcurrent(PyObject*, PyObject*) {
+    StacklessThread* ts = this_thread();
+    return ts == nullptr ? nullptr : Py_NewRef(as_object(ts->current));
+}
+
+PyObject* mod_getmain(PyObject*, PyObject*) {
+    StacklessThread* ts = this_thread();
+    return ts == nullptr ? nullptr : Py_NewRef(ts->main.get());
+}
+
+PyObject* mod_getruncount(PyObject*, PyObject*) {
+    StacklessThread* ts = this_thread();
+    return ts == nullptr ? nullptr : PyLong_FromSsize_t(ts->runcount);
+}
+
+PyObject* mod_getcurrentid(PyObject*, PyObject*) {
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    if (ts->current->is_main) {
+        return PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    }
+    return PyLong_FromVoidPtr(ts->current);
+}
+
+PyObject* mod_enable_softswitch(PyObject*, PyObject* flag) {
+    // Every switch is a hard (C stack) switch here.
+    if (flag != Py_None && PyObject_IsTrue(flag) < 0) {
+        return nullptr;
+    }
+    Py_RETURN_FALSE;
+}
+
+// schedule(retval=current) and schedule_remove(retval=current).
+PyObject* schedule_generic(PyObject* args, PyObject* kwargs, bool remove) {
+    static const char* keywords[] = {"retval", nullptr};
+    PyObject* retval = nullptr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs,
+                                     remove ? "|O:schedule_remove" : "|O:schedule",
+                                     const_cast<char**>(keywords), &retval)) {
+        return nullptr;
+    }
+    StacklessThread* ts = thread_for_switch();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    Tasklet* prev = ts->current;
+    prev->tempval = Ref::borrow(retval != nullptr ? retval : as_object(prev));
+    if (!remove) {
+        return schedule_task(ts, prev, prev->next);
+    }
+    Ref held = ring_remove(ts, prev);
+    return schedule_task(ts, prev, ts->head);
+}
+
+PyObject* mod_schedule(PyObject*, PyObject* args, PyObject* kwargs) {
+    return schedule_generic(args, kwargs, false);
+}
+
+PyObject* mod_schedule_remove(PyObject*, PyObject* args, PyObject* kwargs) {
+    return schedule_generic(args, kwargs, true);
+}
+
+// run(): the caller becomes the watchdog. It leaves the ring, which then runs
+// until it is empty (the watchdog is revived and run() returns None) or an
+// uncaught exception of a tasklet comes to the watchdog.
+PyObject* mod_run(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"timeout",     "threadblock",  "soft",
+                                     "ignore_nesting", "totaltimeout", nullptr};
+    long timeout = 0;
+    int threadblock = 0, soft = 0, ignore_nesting = 0, totaltimeout = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|liiii:run", const_cast<char**>(keywords),
+                                     &timeout, &threadblock, &soft, &ignore_nesting,
+                                     &totaltimeout)) {
+        return nullptr;
+    }
+    if (timeout > 0) {
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "stackless.run(timeout>0): preemptive scheduling is not supported yet");
+        return nullptr;
+    }
+    if (threadblock) {
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "stackless.run(threadblock=True) is not supported yet");
+        return nullptr;
+    }
+    StacklessThread* ts = thread_for_switch();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    Tasklet* self = ts->current;
+    Ref held = ring_remove(ts, self);
+    ts->watchdogs.push_back(self);
+    Ref result = Ref::steal(schedule_task(ts, self, ts->head));
+    // Off the watchdog stack, with any deeper ones (made runnable again).
+    auto it = std::find(ts->watchdogs.begin(), ts->watchdogs.end(), self);
+    if (it != ts->watchdogs.end()) {
+        for (auto deeper = it + 1; deeper != ts->watchdogs.end(); ++deeper) {
+            if ((*deeper)->next == nullptr && (*deeper)->blocked == 0) {
+                ring_insert(ts, *deeper);
+            }
+        }
+        ts->watchdogs.erase(it, ts->watchdogs.end());
+    }
+    if (self->next == nullptr) {
+        // Only when the switch failed: run on.
+        ring_insert(ts, self);
+        ts->head = self;
+    }
+    if (!result) {
+        return nullptr;
+    }
+    Py_RETURN_NONE;
+}
+
+#define FUNC(name, fn, flags, doc) \
+    {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
+PyMethodDef module_functions[] = {
+    FUNC("getcurrent", mod_getcurrent, METH_NOARGS,
+         "getcurrent() -> tasklet\n\nThe tasklet running now in this thread."),
+    FUNC("getmain", mod_getmain, METH_NOARGS,
+         "getmain() -> tasklet\n\nThe main tasklet of this thread."),
+    FUNC("getruncount", mod_getruncount, METH_NOARGS,
+         "getruncount() -> int\n\nRunnable tasklets of this thread, the current one included."),
+    FUNC("getcurrentid", mod_getcurrentid, METH_NOARGS,
+         "getcurrentid() -> int\n\nAn id of the current tasklet (the thread id for main)."),
+    FUNC("enable_softswitch", mod_enable_softswitch, METH_O,
+         "enable_softswitch(flag) -> False\n\nThere is no soft switching here."),
+    FUNC("schedule", mod_schedule, METH_VARARGS | METH_KEYWORDS,
+         "schedule(retval=stackless.current)\n\nSwitch to the next runnable tasklet; the "
+         "caller stays runnable, at the end of the queue."),
+    FUNC("schedule_remove", mod_schedule_remove, METH_VARARGS | METH_KEYWORDS,
+         "schedule_remove(retval=stackless.current)\n\nLike schedule(), but the caller is "
+         "removed from the run queue."),
+    FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
+         "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "
+         "totaltimeout=False)\n\nRun the runnable tasklets until none is left."),
+    {nullptr, nullptr, 0, nullptr},
+};
+#undef FUNC
+
+PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_stackless", "Syncless's implementation of Stackless's _stackless.",
+    -1,                    module_functions, nullptr, nullptr, nullptr, nullptr,
+};
+
+}  // namespace
+
+PyObject* create_stackless_module() {
+    for (PyTypeObject* type : {&Tasklet_Type, &Channel_Type, &Bomb_Type}) {
+        if (PyType_Ready(type) < 0) {
+            return nullptr;
+        }
+    }
+    Ref module = Ref::steal(PyModule_Create(&module_def));
+    if (!module) {
+        return nullptr;
+    }
+    if (PyExc_TaskletExit == nullptr) {
+        PyExc_TaskletExit = PyErr_NewExceptionWithDoc(
+            "builtins.TaskletExit", "Raised in a tasklet to end it (tasklet.kill()).",
+            PyExc_SystemExit, nullptr);
+        if (PyExc_TaskletExit == nullptr) {
+            return nullptr;
+        }
+    }
+    PyObject* m = module.get();
+    if (PyModule_AddObjectRef(m, "tasklet", reinterpret_cast<PyObject*>(&Tasklet_Type)) < 0 ||
+        PyModule_AddObjectRef(m, "channel", reinterpret_cast<PyObject*>(&Channel_Type)) < 0 ||
+        PyModule_AddObjectRef(m, "bomb", reinterpret_cast<PyObject*>(&Bomb_Type)) < 0 ||
+        PyModule_AddObjectRef(m, "TaskletExit", PyExc_TaskletExit) < 0) {
+        return nullptr;
+    }
+    return module.release();
+}
+
+}  // namespace syncless::stackless_face

@@ -1,0 +1,146 @@
+// The stackless face's objects: tasklet, channel and bomb instance layouts,
+// and the per-thread scheduler state they share.
+#pragma once
+#include <Python.h>
+#include <cstddef>
+#include <new>
+#include <vector>
+
+#include "../scheduler/coroutine.hpp"
+#include "../scheduler/py_ref.hpp"
+
+namespace syncless::stackless_face {
+
+struct StacklessThread;
+struct Channel;
+
+Coroutine* tasklet_body(Coroutine* co) noexcept;
+
+// A tasklet. `next`/`prev` link it into exactly one ring: its thread's run
+// ring (runnable) or a channel's queue (blocked); both are null when it is in
+// neither (paused, or not alive). The ring or queue holds one reference.
+struct Tasklet {
+    PyObject ob_base;
+    PyObject* weakreflist;
+    PyObject* dict;
+    Coroutine coroutine;           // unused by main tasklets (the thread's own stack)
+    Coroutine* co;                 // &coroutine, or the thread's main coroutine
+    StacklessThread* thread;       // the thread it belongs to
+    Tasklet* next;
+    Tasklet* prev;
+    Channel* channel;              // the channel it is blocked on (borrowed)
+    int blocked;                   // -1 receiving, +1 sending, 0 not blocked
+    bool is_main;
+    bool alive;                    // has a "frame": set up, not yet finished
+    bool block_trap;
+    Ref tempval;                   // never null; None when empty
+    Ref func;                      // what the first switch calls, with args/kwargs
+    Ref args;
+    Ref kwargs;
+
+    // tp_alloc zeroes the object; these construct and destroy the C++ members.
+    void construct(bool main) noexcept {
+        new (&coroutine) Coroutine(main ? nullptr : &tasklet_body);
+        new (&tempval) Ref(Ref::borrow(Py_None));
+        new (&func) Ref();
+        new (&args) Ref();
+        new (&kwargs) Ref();
+        co = &coroutine;
+        is_main = main;
+        coroutine.set_owner(this);
+    }
+    void destroy() noexcept {
+        tempval.~Ref();
+        func.~Ref();
+        args.~Ref();
+        kwargs.~Ref();
+        coroutine.~Coroutine();
+    }
+};
+
+// A channel: its queue of blocked tasklets is a ring through their
+// next/prev, `head` the first (oldest) one.
+struct Channel {
+    PyObject ob_base;
+    PyObject* weakreflist;
+    PyObject* dict;
+    Tasklet* head;
+    Py_ssize_t balance;            // >0 senders waiting, <0 receivers waiting
+    int preference;                // -1 prefer receiver, 1 prefer sender, 0 neither
+    bool schedule_all;
+    bool closing;
+};
+
+struct Bomb {
+    PyObject ob_base;
+    Ref type;
+    Ref value;
+    Ref traceback;
+};
+
+// Per-thread scheduler state. The run ring is circular through the
+// tasklets' next/prev; `head` is the running tasklet whenever that one is
+// runnable. Watchdogs are the tasklets parked in run(), innermost last.
+struct StacklessThread {
+    ThreadCore* core = nullptr;
+    Ref main;                          // the main tasklet
+    Tasklet* current = nullptr;        // the running tasklet
+    Tasklet* head = nullptr;           // the run ring; null when empty
+    Py_ssize_t runcount = 0;
+    std::vector<Tasklet*> watchdogs;   // each one's run() call keeps it alive
+    Ref del_post_switch;               // a finished tasklet, dropped by whoever runs next
+};
+
+extern PyTypeObject Tasklet_Type;
+extern PyTypeObject Channel_Type;
+extern PyTypeObject Bomb_Type;
+extern PyObject* PyExc_TaskletExit;
+
+inline PyObject* as_object(Tasklet* t) noexcept { return reinterpret_cast<PyObject*>(t); }
+inline PyObject* as_object(Channel* c) noexcept { return reinterpret_cast<PyObject*>(c); }
+inline bool is_tasklet(PyObject* o) noexcept { return PyObject_TypeCheck(o, &Tasklet_Type); }
+inline bool is_bomb(PyObject* o) noexcept { return o != nullptr && PyObject_TypeCheck(o, &Bomb_Type); }
+
+// --- bomb (stackless_bomb.cpp) ---
+// A bomb of (type, value, traceback); null with an exception set on failure.
+Ref make_bomb(PyObject* type, PyObject* value, PyObject* traceback) noexcept;
+// The exception set now, taken into a bomb (the error is cleared).
+Ref bomb_from_error() noexcept;
+// A bomb with raise-statement semantics of (exc, val, tb), as throw() takes
+// them; null with TypeError for bad arguments.
+Ref bomb_from_raise_args(PyObject* exc, PyObject* val, PyObject* tb) noexcept;
+// Sets the bomb's exception as the current one.
+void bomb_explode(PyObject* bomb) noexcept;
+
+// --- scheduler (stackless_scheduler.cpp) ---
+// The calling thread's state, created with its main tasklet on first use;
+// null with an exception set on failure.
+StacklessThread* this_thread() noexcept;
+// Same, but also null with RuntimeError when the thread's running coroutine
+// is not its current tasklet (a greenlet other than the main one runs).
+StacklessThread* thread_for_switch() noexcept;
+
+void ring_insert(StacklessThread* ts, Tasklet* t) noexcept;   // at the tail; takes a reference
+Ref ring_remove(StacklessThread* ts, Tasklet* t) noexcept;    // returns the ring's reference
+void channel_append(Channel* c, Tasklet* t, int dir) noexcept;  // takes a reference
+Ref channel_unlink(Tasklet* t) noexcept;                       // returns the queue's reference
+
+// Takes a tasklet's tempval (leaving None).
+Ref claim_tempval(Tasklet* t) noexcept;
+// The scheduler's one switch: makes `next` runnable (unblocking it from its
+// channel if needed), makes it the ring head and switches to it; null `next`
+// means the ring is empty (wake the watchdog, or raise the deadlock error in
+// `prev`). Returns what `prev` claims from its tempval when it runs again (a
+// bomb explodes): a new reference, or null with an exception set.
+PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept;
+// The innermost run() caller, else main.
+Tasklet* watchdog(StacklessThread* ts) noexcept;
+
+// --- tasklet (stackless_tasklet.cpp) ---
+// Raises `bomb` in the tasklet (throw/kill/raise_exception).
+PyObject* throw_bomb(Tasklet* t, Ref bomb, bool pending) noexcept;
+
+// --- module (stackless_module.cpp) ---
+PyObject* create_stackless_module();
+
+}  // namespace syncless::stackless_face

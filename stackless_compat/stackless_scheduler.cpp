@@ -1,0 +1,279 @@
+// The stackless run ring and its one switch routine: per-thread state, ring
+// and channel-queue links, the rules for an empty ring (wake the watchdog or
+// raise the deadlock error), and the start and end of a tasklet with the
+// delivery of its uncaught exception to the watchdog (Stackless's
+// scheduling.c, on the core's hard switch).
+#include "stackless_object.hpp"
+
+namespace syncless::stackless_face {
+
+namespace {
+
+SYNCLESS_STATIC_TLS thread_local StacklessThread* this_thread_state = nullptr;
+
+// Threads' states live as long as the process: a tasklet of a thread that is
+// gone still names it. (Cleaning up after exited threads is future work.)
+StacklessThread* create_thread_state() noexcept {
+    ThreadCore& core = ThreadCore::current_thread();
+    auto* main = reinterpret_cast<Tasklet*>(Tasklet_Type.tp_alloc(&Tasklet_Type, 0));
+    if (main == nullptr) {
+        return nullptr;
+    }
+    main->construct(true);
+    main->co = &core.main();
+    main->alive = true;
+    auto* ts = new (std::nothrow) StacklessThread();
+    if (ts == nullptr) {
+        Py_DECREF(main);
+        PyErr_NoMemory();
+        return nullptr;
+    }
+    ts->core = &core;
+    ts->main = Ref::steal(as_object(main));
+    main->thread = ts;
+    ring_insert(ts, main);
+    ts->current = main;
+    this_thread_state = ts;
+    return ts;
+}
+
+// The failure path of a switch that did not happen: `prev` runs on, as the
+// ring head, and `next` goes back to where it was.
+void undo_switch(StacklessThread* ts, Tasklet* prev, Tasklet* next, bool inserted,
+                 Channel* from_channel, int dir) noexcept {
+    if (inserted && next != prev) {
+        Ref held = ring_remove(ts, next);
+        if (from_channel != nullptr) {
+            channel_append(from_channel, next, dir);
+        }
+    }
+    if (prev->blocked != 0) {
+        Ref held = channel_unlink(prev);
+        ring_insert(ts, prev);
+    } else if (prev->next == nullptr) {
+        ring_insert(ts, prev);
+    }
+    ts->head = prev;
+    ts->current = prev;
+}
+
+// The ring is empty and `prev` (no longer runnable) must go somewhere.
+PyObject* schedule_block(StacklessThread* ts, Tasklet* prev) noexcept {
+    Tasklet* wakeup = watchdog(ts);
+    if (wakeup->next == nullptr) {
+        // The watchdog floats (parked in run(), or it is prev itself): revive
+        // it, handing over a bomb prev was given.
+        if (is_bomb(prev->tempval.get()) && wakeup != prev) {
+            wakeup->tempval = prev->tempval;
+        }
+        return schedule_task(ts, prev, wakeup);
+    }
+    // The watchdog is blocked itself: nobody could ever wake prev.
+    PyErr_SetString(PyExc_RuntimeError, "Deadlock: the last runnable tasklet cannot be blocked.");
+    Ref bomb = bomb_from_error();
+    if (!bomb) {
+        return nullptr;
+    }
+    prev->tempval = std::move(bomb);
+    return schedule_task(ts, prev, prev);
+}
+
+}  // namespace
+
+StacklessThread* this_thread() noexcept {
+    StacklessThread* ts = this_thread_state;
+    return ts != nullptr ? ts : create_thread_state();
+}
+
+StacklessThread* thread_for_switch() noexcept {
+    StacklessThread* ts = this_thread();
+    if (ts != nullptr && ts->core->current() != ts->current->co) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot switch tasklets while a greenlet other than the main one is "
+                        "running in this thread (greenlets and tasklets cannot interleave yet)");
+        return nullptr;
+    }
+    return ts;
+}
+
+void ring_insert(StacklessThread* ts, Tasklet* t) noexcept {
+    Py_INCREF(as_object(t));
+    Tasklet* head = ts->head;
+    if (head == nullptr) {
+        t->next = t->prev = t;
+        ts->head = t;
+    } else {
+        t->next = head;
+        t->prev = head->prev;
+        head->prev->next = t;
+        head->prev = t;
+    }
+    ++ts->runcount;
+}
+
+Ref ring_remove(StacklessThread* ts, Tasklet* t) noexcept {
+    if (t->next == t) {
+        ts->head = nullptr;
+    } else {
+        if (ts->head == t) {
+            ts->head = t->next;
+        }
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+    }
+    t->next = t->prev = nullptr;
+    --ts->runcount;
+    return Ref::steal(as_object(t));
+}
+
+void channel_append(Channel* c, Tasklet* t, int dir) noexcept {
+    Py_INCREF(as_object(t));
+    Tasklet* head = c->head;
+    if (head == nullptr) {
+        t->next = t->prev = t;
+        c->head = t;
+    } else {
+        t->next = head;
+        t->prev = head->prev;
+        head->prev->next = t;
+        head->prev = t;
+    }
+    t->blocked = dir;
+    t->channel = c;
+    c->balance += dir;
+}
+
+Ref channel_unlink(Tasklet* t) noexcept {
+    Channel* c = t->channel;
+    if (t->next == t) {
+        c->head = nullptr;
+    } else {
+        if (c->head == t) {
+            c->head = t->next;
+        }
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+    }
+    t->next = t->prev = nullptr;
+    c->balance -= t->blocked;
+    t->blocked = 0;
+    t->channel = nullptr;
+    return Ref::steal(as_object(t));
+}
+
+Ref claim_tempval(Tasklet* t) noexcept {
+    Ref value = std::move(t->tempval);
+    t->tempval = Ref::borrow(Py_None);
+    return value;
+}
+
+Tasklet* watchdog(StacklessThread* ts) noexcept {
+    return ts->watchdogs.empty() ? reinterpret_cast<Tasklet*>(ts->main.get())
+                                 : ts->watchdogs.back();
+}
+
+PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept {
+    if (next == nullptr) {
+        return schedule_block(ts, prev);
+    }
+    bool inserted = false;
+    Channel* from_channel = nullptr;
+    int dir = 0;
+    if (next->blocked != 0) {
+        from_channel = next->channel;
+        dir = next->blocked;
+        Ref held = channel_unlink(next);
+        ring_insert(ts, next);
+        inserted = true;
+    } else if (next->next == nullptr) {
+        ring_insert(ts, next);
+        inserted = true;
+    }
+    // prev's own stack keeps it alive while it is suspended.
+    Ref hold = Ref::borrow(as_object(prev));
+    if (prev != next) {
+        ts->head = next;
+        ts->current = next;
+        if (!next->co->switch_to()) {
+            SavedError keep;
+            undo_switch(ts, prev, next, inserted, from_channel, dir);
+            return nullptr;
+        }
+        Ref finished = std::move(ts->del_post_switch);
+    }
+    Ref value = claim_tempval(prev);
+    if (is_bomb(value.get())) {
+        bomb_explode(value.get());
+        return nullptr;
+    }
+    return value.release();
+}
+
+Coroutine* tasklet_body(Coroutine* co) noexcept {
+    auto* self = static_cast<Tasklet*>(co->owner());
+    StacklessThread* ts = this_thread_state;
+    Ref bomb;
+    {
+        Ref finished = std::move(ts->del_post_switch);
+        finished.reset();
+        Ref func = std::move(self->func);
+        Ref args = std::move(self->args);
+        Ref kwargs = std::move(self->kwargs);
+        Ref value = claim_tempval(self);
+        Ref result;
+        if (is_bomb(value.get())) {
+            // Thrown before it ever ran: the body is never entered.
+            bomb_explode(value.get());
+        } else {
+            if (!args) {
+                args = Ref::steal(PyTuple_New(0));
+            }
+            if (args) {
+                result = Ref::steal(PyObject_Call(func.get(), args.get(), kwargs.get()));
+            }
+        }
+        if (!result) {
+            if (PyErr_ExceptionMatches(PyExc_TaskletExit)) {
+                PyErr_Clear();
+            } else {
+                // Every other exception (SystemExit too) goes to the watchdog.
+                bomb = bomb_from_error();
+                if (!bomb) {
+                    PyErr_Clear();
+                }
+            }
+        }
+        self->alive = false;
+        // Dropping these may run arbitrary code: still as a runnable tasklet.
+    }
+    self->tempval = Ref::borrow(Py_None);
+    Ref me = self->next != nullptr ? ring_remove(ts, self) : Ref::borrow(as_object(self));
+    Tasklet* next = ts->head;
+    if (next == nullptr) {
+        Tasklet* wakeup = watchdog(ts);
+        if (wakeup->blocked != 0 && !bomb) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            wakeup->blocked < 0
+                                ? "the main tasklet is receiving without a sender available."
+                                : "the main tasklet is sending without a receiver available.");
+            bomb = bomb_from_error();
+        }
+        next = wakeup;
+    }
+    if (bomb) {
+        next = watchdog(ts);
+        next->tempval = std::move(bomb);
+    }
+    if (next->blocked != 0) {
+        Ref held = channel_unlink(next);
+        ring_insert(ts, next);
+    } else if (next->next == nullptr) {
+        ring_insert(ts, next);
+    }
+    ts->head = next;
+    ts->current = next;
+    ts->del_post_switch = std::move(me);
+    return next->co;
+}
+
+}  // namespace syncless::stackless_face

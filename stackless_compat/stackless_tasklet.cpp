@@ -1,0 +1,476 @@
+// stackless.tasklet: bind/setup, insert/remove, run/switch, throw/kill and
+// the state attributes (Stackless's taskletobject.c).
+#include "stackless_object.hpp"
+
+namespace syncless::stackless_face {
+
+namespace {
+
+PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    auto* self = reinterpret_cast<Tasklet*>(type->tp_alloc(type, 0));
+    if (self == nullptr) {
+        return nullptr;
+    }
+    self->construct(false);
+    self->thread = ts;
+    return as_object(self);
+}
+
+bool is_current(Tasklet* t) { return t->thread != nullptr && t->thread->current == t; }
+
+// A tasklet of another thread: this slice schedules tasklets of the calling
+// thread only.
+bool check_own_thread(Tasklet* t) {
+    if (t->thread != this_thread()) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "operations on a tasklet of another thread are not supported yet");
+        }
+        return false;
+    }
+    return true;
+}
+
+// bind(func=None, args=None, kwargs=None)
+int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs) {
+    if (func == Py_None) func = nullptr;
+    if (args == Py_None) args = nullptr;
+    if (kwargs == Py_None) kwargs = nullptr;
+    if (func != nullptr && !PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "tasklet function must be a callable or None");
+        return -1;
+    }
+    if (args != nullptr && !PyTuple_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "tasklet args must be a tuple or None");
+        return -1;
+    }
+    if (kwargs != nullptr && !PyDict_Check(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "tasklet kwargs must be a dictionary or None");
+        return -1;
+    }
+    if (is_current(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
+        return -1;
+    }
+    if (self->next != nullptr) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
+        return -1;
+    }
+    if (self->co->started() && self->co->active()) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
+        return -1;
+    }
+    if (self->is_main) {
+        PyErr_SetString(PyExc_RuntimeError, "can't unbind the main tasklet");
+        return -1;
+    }
+    if (self->co->started()) {
+        // A finished tasklet can be bound again: it gets a fresh coroutine.
+        self->coroutine.~Coroutine();
+        new (&self->coroutine) Coroutine(&tasklet_body);
+        self->coroutine.set_owner(self);
+    }
+    if (args == nullptr && kwargs == nullptr) {
+        self->func.reset();
+        self->args.reset();
+        self->kwargs.reset();
+        self->alive = false;
+        self->tempval = Ref::borrow(func != nullptr ? func : Py_None);
+        return 0;
+    }
+    if (func == nullptr) {
+        func = self->alive ? self->func.get() : self->tempval.get();
+        if (func == nullptr || func == Py_None) {
+            PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
+            return -1;
+        }
+    }
+    Ref f = Ref::borrow(func);
+    self->args = Ref::borrow(args != nullptr ? args : nullptr);
+    if (!self->args) {
+        self->args = Ref::steal(PyTuple_New(0));
+        if (!self->args) {
+            return -1;
+        }
+    }
+    self->kwargs = Ref::borrow(kwargs);
+    self->func = std::move(f);
+    self->alive = true;
+    self->tempval = Ref::borrow(Py_None);
+    return 0;
+}
+
+int tasklet_init(Tasklet* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"func", "args", "kwargs", nullptr};
+    PyObject* func = nullptr;
+    PyObject* a = nullptr;
+    PyObject* kw = nullptr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:tasklet", const_cast<char**>(keywords),
+                                     &func, &a, &kw)) {
+        return -1;
+    }
+    return do_bind(self, func, a, kw);
+}
+
+PyObject* tasklet_bind(Tasklet* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"func", "args", "kwargs", nullptr};
+    PyObject* func = nullptr;
+    PyObject* a = nullptr;
+    PyObject* kw = nullptr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:bind", const_cast<char**>(keywords),
+                                     &func, &a, &kw)) {
+        return nullptr;
+    }
+    if (do_bind(self, func, a, kw) < 0) {
+        return nullptr;
+    }
+    return Py_NewRef(as_object(self));
+}
+
+PyObject* tasklet_setup(Tasklet* self, PyObject* args, PyObject* kwargs) {
+    if (self->alive) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet is alive");
+        return nullptr;
+    }
+    if (!check_own_thread(self)) {
+        return nullptr;
+    }
+    PyObject* func = self->tempval.get();
+    if (func == Py_None || !PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
+        return nullptr;
+    }
+    Ref f = Ref::borrow(func);
+    if (do_bind(self, f.get(), args, kwargs != nullptr ? kwargs : Py_None) < 0) {
+        return nullptr;
+    }
+    ring_insert(self->thread, self);
+    return Py_NewRef(as_object(self));
+}
+
+// insert()'s checks, shared by run() and switch().
+bool check_runnable(Tasklet* self) {
+    if (self->blocked != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "You cannot run a blocked tasklet");
+        return false;
+    }
+    if (!self->alive) {
+        PyErr_SetString(PyExc_RuntimeError, "You cannot run an unbound(dead) tasklet");
+        return false;
+    }
+    return check_own_thread(self);
+}
+
+PyObject* tasklet_insert(Tasklet* self, PyObject*) {
+    if (!check_runnable(self)) {
+        return nullptr;
+    }
+    if (self->next == nullptr) {
+        ring_insert(self->thread, self);
+    }
+    return Py_NewRef(as_object(self));
+}
+
+PyObject* tasklet_remove(Tasklet* self, PyObject*) {
+    if (self->blocked != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "You cannot remove a blocked tasklet.");
+        return nullptr;
+    }
+    if (is_current(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "The current tasklet cannot be removed.");
+        return nullptr;
+    }
+    if (self->next != nullptr) {
+        if (!check_own_thread(self)) {
+            return nullptr;
+        }
+        Ref held = ring_remove(self->thread, self);
+    }
+    return Py_NewRef(as_object(self));
+}
+
+PyObject* run_or_switch(Tasklet* self, bool remove) {
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    if (remove && self->thread != ts) {
+        PyErr_SetString(PyExc_RuntimeError, "can't switch to a different thread.");
+        return nullptr;
+    }
+    if (!check_runnable(self) || thread_for_switch() == nullptr) {
+        return nullptr;
+    }
+    Tasklet* prev = ts->current;
+    if (self == prev) {
+        return schedule_task(ts, prev, prev);
+    }
+    // Appended at the tail, then the ring pointer jumps to it: tasklets in
+    // between are skipped (Stackless: "upsets FIFO order").
+    if (self->next == nullptr) {
+        ring_insert(ts, self);
+    }
+    Ref held;
+    if (remove) {
+        held = ring_remove(ts, prev);
+    }
+    return schedule_task(ts, prev, self);
+}
+
+PyObject* tasklet_run(Tasklet* self, PyObject*) { return run_or_switch(self, false); }
+PyObject* tasklet_switch(Tasklet* self, PyObject*) { return run_or_switch(self, true); }
+
+PyObject* tasklet_throw(Tasklet* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"exc", "val", "tb", "pending", nullptr};
+    PyObject* exc;
+    PyObject* val = nullptr;
+    PyObject* tb = nullptr;
+    int pending = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOp:throw", const_cast<char**>(keywords),
+                                     &exc, &val, &tb, &pending)) {
+        return nullptr;
+    }
+    Ref bomb = bomb_from_raise_args(exc, val, tb);
+    if (!bomb) {
+        return nullptr;
+    }
+    return throw_bomb(self, std::move(bomb), pending != 0);
+}
+
+PyObject* tasklet_raise_exception(Tasklet* self, PyObject* args) {
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject* cls = n > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+    if (cls == nullptr || !PyExceptionClass_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "tasklet.raise_exception needs Exception or string subclass as first "
+                        "parameter");
+        return nullptr;
+    }
+    Ref rest = Ref::steal(PyTuple_GetSlice(args, 1, n));
+    if (!rest) {
+        return nullptr;
+    }
+    Ref bomb = make_bomb(cls, rest.get(), nullptr);
+    if (!bomb) {
+        return nullptr;
+    }
+    return throw_bomb(self, std::move(bomb), false);
+}
+
+PyObject* tasklet_kill(Tasklet* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"pending", nullptr};
+    int pending = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:kill", const_cast<char**>(keywords),
+                                     &pending)) {
+        return nullptr;
+    }
+    if (!self->alive && !is_current(self)) {
+        Py_RETURN_NONE;
+    }
+    Ref bomb = make_bomb(PyExc_TaskletExit, nullptr, nullptr);
+    if (!bomb) {
+        return nullptr;
+    }
+    return throw_bomb(self, std::move(bomb), pending != 0);
+}
+
+PyObject* tasklet_set_atomic(Tasklet*, PyObject* flag) {
+    if (!PyLong_Check(flag)) {
+        PyErr_SetString(PyExc_TypeError, "set_atomic needs exactly one bool or integer");
+        return nullptr;
+    }
+    // No preemption exists yet, so every tasklet is as good as atomic; the
+    // flag is not kept.
+    Py_RETURN_FALSE;
+}
+
+int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
+    Py_VISIT(self->dict);
+    Py_VISIT(self->tempval.get());
+    Py_VISIT(self->func.get());
+    Py_VISIT(self->args.get());
+    Py_VISIT(self->kwargs.get());
+    return 0;
+}
+
+int tasklet_clear(Tasklet* self) {
+    Py_CLEAR(self->dict);
+    self->tempval = Ref::borrow(Py_None);
+    self->func.reset();
+    self->args.reset();
+    self->kwargs.reset();
+    return 0;
+}
+
+void tasklet_dealloc(Tasklet* self) {
+    PyObject_GC_UnTrack(as_object(self));
+    if (self->weakreflist != nullptr) {
+        PyObject_ClearWeakRefs(as_object(self));
+    }
+    tasklet_clear(self);
+    self->destroy();
+    Py_TYPE(self)->tp_free(as_object(self));
+}
+
+PyObject* as_bool(bool b) { return PyBool_FromLong(b); }
+PyObject* or_none(Tasklet* t) { return Py_NewRef(t != nullptr ? as_object(t) : Py_None); }
+
+PyObject* get_alive(Tasklet* s, void*) { return as_bool(s->alive); }
+PyObject* get_paused(Tasklet* s, void*) { return as_bool(s->alive && s->next == nullptr); }
+PyObject* get_blocked(Tasklet* s, void*) { return as_bool(s->blocked != 0); }
+PyObject* get_scheduled(Tasklet* s, void*) { return as_bool(s->next != nullptr); }
+PyObject* get_restorable(Tasklet*, void*) { Py_RETURN_TRUE; }
+PyObject* get_nesting_level(Tasklet*, void*) { return PyLong_FromLong(0); }
+PyObject* get_is_main(Tasklet* s, void*) { return as_bool(s->is_main); }
+PyObject* get_is_current(Tasklet* s, void*) { return as_bool(is_current(s)); }
+PyObject* get_next(Tasklet* s, void*) { return or_none(s->next); }
+PyObject* get_prev(Tasklet* s, void*) { return or_none(s->prev); }
+PyObject* get_atomic(Tasklet*, void*) { Py_RETURN_FALSE; }
+PyObject* get_channel(Tasklet* s, void*) {
+    return Py_NewRef(s->channel != nullptr ? as_object(s->channel) : Py_None);
+}
+PyObject* get_tempval(Tasklet* s, void*) { return Py_NewRef(s->tempval.get()); }
+int set_tempval(Tasklet* s, PyObject* value, void*) {
+    s->tempval = Ref::borrow(value != nullptr ? value : Py_None);
+    return 0;
+}
+PyObject* get_block_trap(Tasklet* s, void*) { return as_bool(s->block_trap); }
+int set_block_trap(Tasklet* s, PyObject* value, void*) {
+    if (value == nullptr || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "block_trap must be set to a bool or integer");
+        return -1;
+    }
+    int on = PyObject_IsTrue(value);
+    if (on < 0) {
+        return -1;
+    }
+    s->block_trap = on != 0;
+    return 0;
+}
+
+#define GET(name, fn) {name, reinterpret_cast<getter>(fn), nullptr, nullptr, nullptr}
+PyGetSetDef tasklet_getsets[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+    GET("alive", get_alive),
+    GET("paused", get_paused),
+    GET("blocked", get_blocked),
+    GET("scheduled", get_scheduled),
+    GET("restorable", get_restorable),
+    GET("nesting_level", get_nesting_level),
+    GET("is_main", get_is_main),
+    GET("is_current", get_is_current),
+    GET("next", get_next),
+    GET("prev", get_prev),
+    GET("atomic", get_atomic),
+    GET("_channel", get_channel),
+    {"tempval", reinterpret_cast<getter>(get_tempval), reinterpret_cast<setter>(set_tempval),
+     nullptr, nullptr},
+    {"block_trap", reinterpret_cast<getter>(get_block_trap),
+     reinterpret_cast<setter>(set_block_trap), nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+#undef GET
+
+#define METHOD(name, fn, flags, doc) \
+    {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
+PyMethodDef tasklet_methods[] = {
+    METHOD("bind", tasklet_bind, METH_VARARGS | METH_KEYWORDS,
+           "bind(func=None, args=None, kwargs=None) -> self\n\nBind the tasklet to a callable "
+           "(with args/kwargs: ready to run, but not scheduled)."),
+    METHOD("setup", tasklet_setup, METH_VARARGS | METH_KEYWORDS,
+           "setup(*args, **kwargs) -> self\n\nSupply the arguments and append to the run queue."),
+    METHOD("insert", tasklet_insert, METH_NOARGS,
+           "insert() -> self\n\nAppend to the end of the run queue."),
+    METHOD("remove", tasklet_remove, METH_NOARGS,
+           "remove() -> self\n\nTake out of the run queue."),
+    METHOD("run", tasklet_run, METH_NOARGS,
+           "run()\n\nSwitch to this tasklet now; the caller stays runnable."),
+    METHOD("switch", tasklet_switch, METH_NOARGS,
+           "switch()\n\nLike run(), but the caller is removed from the run queue (paused)."),
+    METHOD("throw", tasklet_throw, METH_VARARGS | METH_KEYWORDS,
+           "throw(exc, val=None, tb=None, pending=False)\n\nRaise an exception in the tasklet."),
+    METHOD("raise_exception", tasklet_raise_exception, METH_VARARGS,
+           "raise_exception(exc_class, *args)\n\nRaise exc_class(*args) in the tasklet now."),
+    METHOD("kill", tasklet_kill, METH_VARARGS | METH_KEYWORDS,
+           "kill(pending=False)\n\nRaise TaskletExit in the tasklet."),
+    METHOD("set_atomic", tasklet_set_atomic, METH_O, "set_atomic(flag) -> old flag"),
+    {nullptr, nullptr, 0, nullptr},
+};
+#undef METHOD
+
+}  // namespace
+
+PyObject* throw_bomb(Tasklet* self, Ref bomb, bool pending) noexcept {
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    if (ts->current == self) {
+        bomb_explode(bomb.get());
+        return nullptr;
+    }
+    if (!self->alive) {
+        PyObject* type = reinterpret_cast<Bomb*>(bomb.get())->type.get();
+        int is_exit = PyObject_IsSubclass(type, PyExc_TaskletExit);
+        if (is_exit < 0) {
+            return nullptr;
+        }
+        if (!is_exit) {
+            PyErr_SetString(PyExc_RuntimeError, "You cannot throw to a dead tasklet");
+            return nullptr;
+        }
+        if (self->blocked != 0) {
+            Ref held = channel_unlink(self);
+        } else if (self->next != nullptr && self->thread == ts) {
+            Ref held = ring_remove(ts, self);
+        }
+        Py_RETURN_NONE;
+    }
+    if (!check_own_thread(self)) {
+        return nullptr;
+    }
+    if (pending) {
+        self->tempval = std::move(bomb);
+        if (self->blocked != 0) {
+            Ref held = channel_unlink(self);
+            ring_insert(ts, self);
+        } else if (self->next == nullptr) {
+            ring_insert(ts, self);
+        }
+        Py_RETURN_NONE;
+    }
+    if (thread_for_switch() == nullptr) {
+        return nullptr;
+    }
+    self->tempval = std::move(bomb);
+    return schedule_task(ts, ts->current, self);
+}
+
+PyTypeObject Tasklet_Type = [] {
+    PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+    t.tp_name = "_stackless.tasklet";
+    t.tp_basicsize = sizeof(Tasklet);
+    t.tp_dealloc = reinterpret_cast<destructor>(tasklet_dealloc);
+    t.tp_call = reinterpret_cast<ternaryfunc>(tasklet_setup);
+    t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE;
+    t.tp_doc =
+        "tasklet(func=None, args=None, kwargs=None)\n\n"
+        "A lightweight thread of execution, scheduled cooperatively.";
+    t.tp_traverse = reinterpret_cast<traverseproc>(tasklet_traverse);
+    t.tp_clear = reinterpret_cast<inquiry>(tasklet_clear);
+    t.tp_weaklistoffset = offsetof(Tasklet, weakreflist);
+    t.tp_dictoffset = offsetof(Tasklet, dict);
+    t.tp_methods = tasklet_methods;
+    t.tp_getset = tasklet_getsets;
+    t.tp_init = reinterpret_cast<initproc>(tasklet_init);
+    t.tp_alloc = PyType_GenericAlloc;
+    t.tp_new = tasklet_new;
+    t.tp_free = PyObject_GC_Del;
+    return t;
+}();
+
+}  // namespace syncless::stackless_face

@@ -1,0 +1,71 @@
+"""Stackless Python's ``stackless`` module on Syncless's core.
+
+Installed by ``syncless.install_stackless()``. As in Stackless's
+``Lib/stackless.py``, everything comes from ``_stackless``; the module's
+class gains the properties ``current``, ``main`` and ``runcount``, and
+``TaskletExit`` is a builtin.
+"""
+import builtins
+import sys
+import types
+
+import _stackless
+from _stackless import (
+    TaskletExit,
+    bomb,
+    channel,
+    enable_softswitch,
+    getcurrent,
+    getcurrentid,
+    getmain,
+    getruncount,
+    run,
+    schedule,
+    schedule_remove,
+    tasklet,
+)
+
+__all__ = [
+    "channel",
+    "enable_softswitch",
+    "getcurrent",
+    "getcurrentid",
+    "getmain",
+    "getruncount",
+    "run",
+    "schedule",
+    "schedule_remove",
+    "tasklet",
+    "stackless",
+]
+
+if getattr(builtins, "TaskletExit", TaskletExit) is not TaskletExit:
+    raise RuntimeError("builtins.TaskletExit is already defined by something else")
+builtins.TaskletExit = TaskletExit
+
+
+class StacklessModuleType(types.ModuleType):
+    @property
+    def current(self):
+        """The tasklet running now in this thread."""
+        return getcurrent()
+
+    @property
+    def main(self):
+        """The main tasklet of this thread."""
+        return getmain()
+
+    @property
+    def runcount(self):
+        """Runnable tasklets of this thread, the current one included."""
+        return getruncount()
+
+    def __reduce__(self):
+        return "stackless"
+
+    def __reduce_ex__(self, protocol):
+        return "stackless"
+
+
+sys.modules[__name__].__class__ = StacklessModuleType
+stackless = sys.modules[__name__]

@@ -1,0 +1,598 @@
+"""The stackless face, part 1: the module, tasklets, the run ring and its
+exact order, run()/schedule()/schedule_remove(), kill/throw of unstarted and
+runnable tasklets, and exceptions travelling to main (shared spec
+stackless.md §1.1, §1.2, §2.1, §2.3-§2.7)."""
+import builtins
+import sys
+import threading
+
+import pytest
+
+import syncless
+
+stackless = syncless.install_stackless()
+import _stackless  # noqa: E402  (after install_stackless)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def clean_ring():
+    """As Stackless's own suite: kill what a test left runnable, and insist the
+    main tasklet is alone again."""
+    yield
+    current = stackless.getcurrent()
+    while current.next is not current:
+        current.next.kill()
+    assert stackless.getruncount() == 1
+
+
+# --- module -------------------------------------------------------------
+
+
+def test_module_layout():
+    assert stackless.stackless is stackless
+    assert sys.modules["stackless"] is stackless
+    assert _stackless.tasklet is stackless.tasklet
+    assert _stackless.channel is stackless.channel
+    assert stackless.bomb is _stackless.bomb
+    assert syncless.install_stackless() is stackless
+    assert stackless.__reduce__() == "stackless"
+    for name in ["getcurrent", "getmain", "getruncount", "run", "schedule",
+                 "schedule_remove", "tasklet", "channel", "stackless"]:
+        assert name in stackless.__all__
+
+
+def test_taskletexit_is_a_builtin_systemexit():
+    assert builtins.TaskletExit is stackless.TaskletExit
+    assert issubclass(TaskletExit, SystemExit)  # noqa: F821 (a builtin now)
+    assert TaskletExit(3).code == 3  # noqa: F821
+    assert TaskletExit.__module__ == "builtins"  # noqa: F821
+
+
+def test_both_faces_importable_in_one_process():
+    import greenlet
+
+    assert greenlet.getcurrent() is not None
+    assert stackless.getcurrent().is_main
+
+
+def test_main_tasklet():
+    main = stackless.getmain()
+    assert main is stackless.main is stackless.getcurrent() is stackless.current
+    assert main.is_main and main.is_current and main.alive and main.scheduled
+    assert not main.blocked and not main.paused
+    assert main.next is main and main.prev is main
+    assert stackless.getruncount() == stackless.runcount == 1
+    assert main.restorable and main.nesting_level == 0
+    assert stackless.enable_softswitch(None) is False
+
+
+def test_new_thread_has_its_own_main():
+    seen = {}
+
+    def body():
+        main = stackless.getmain()
+        seen["main"] = main
+        seen["current"] = stackless.getcurrent() is main
+        seen["runcount"] = stackless.getruncount()
+        out = []
+        stackless.tasklet(out.append)(1)
+        stackless.run()
+        seen["out"] = out
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    assert seen["main"] is not stackless.getmain()
+    assert seen["current"] and seen["runcount"] == 1 and seen["out"] == [1]
+
+
+# --- states, bind, setup ------------------------------------------------
+
+
+def f(*args, **kwargs):
+    return args, kwargs
+
+
+def test_states_through_bind_setup_and_end():
+    t = stackless.tasklet()
+    assert not t.alive and not t.scheduled and not t.paused and not t.blocked
+    assert t.tempval is None and t.restorable and t.next is None and t.prev is None
+    assert t.bind(f) is t
+    assert not t.alive and t.tempval is f  # bound
+    assert t.bind(None, (1,)) is t
+    assert t.alive and t.paused and not t.scheduled and t.tempval is None
+    t.bind(None)  # unbind
+    assert not t.alive and t.tempval is None
+    t.bind(f)
+    assert t.setup(1, x=2) is t
+    assert t.alive and t.scheduled and not t.paused
+    assert t.next is stackless.main and t.prev is stackless.main
+    assert stackless.getruncount() == 2
+    stackless.run()
+    assert not t.alive and not t.scheduled and t.tempval is None
+
+
+def test_constructor_and_call():
+    out = []
+    append = out.append
+    t = stackless.tasklet(append)
+    assert t.tempval is append and not t.alive
+    assert t(5) is t
+    t2 = stackless.tasklet(f, (1,), {"a": 2})
+    assert t2.alive and t2.paused
+    t2.insert()
+    stackless.run()
+    assert out == [5] and not t2.alive
+    t3 = stackless.tasklet(func=out.append, args=(7,))
+    t3.insert().run()
+    assert out == [5, 7]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((1,), "tasklet function must be a callable or None"),
+        ((f, [1]), "tasklet args must be a tuple or None"),
+        ((f, (), []), "tasklet kwargs must be a dictionary or None"),
+    ],
+)
+def test_bind_type_errors(args, message):
+    with pytest.raises(TypeError, match=message):
+        stackless.tasklet().bind(*args)
+    with pytest.raises(TypeError, match=message):
+        stackless.tasklet(*args)
+
+
+def test_bind_and_setup_runtime_errors():
+    with pytest.raises(RuntimeError, match=r"can't \(re\)bind the current tasklet"):
+        stackless.current.bind(f)
+    t = stackless.tasklet(f)()
+    with pytest.raises(RuntimeError, match="tasklet is scheduled"):
+        t.bind(f)
+    with pytest.raises(RuntimeError, match="tasklet is alive"):
+        t.setup()
+    t.kill()
+    with pytest.raises(RuntimeError, match="the tasklet was not bound to a function"):
+        stackless.tasklet().setup()
+    with pytest.raises(RuntimeError, match="the tasklet was not bound to a function"):
+        stackless.tasklet().bind(None, ())
+
+
+def test_paused_started_tasklet_cannot_be_rebound():
+    def body():
+        stackless.schedule_remove()
+
+    t = stackless.tasklet(body)()
+    t.run()
+    assert t.paused and t.alive
+    with pytest.raises(RuntimeError, match="tasklet has C state on its stack"):
+        t.bind(f)
+    t.kill()
+    assert not t.alive
+
+
+def test_rebind_after_end():
+    out = []
+    t = stackless.tasklet(out.append)(1)
+    t.run()
+    t.bind(out.append)(2)
+    t.run()
+    assert out == [1, 2]
+
+
+def test_subclass_and_weakref():
+    import weakref
+
+    class T(stackless.tasklet):
+        pass
+
+    out = []
+    t = T(out.append)(3)
+    t.extra = 1
+    r = weakref.ref(t)
+    stackless.run()
+    assert out == [3] and r() is t
+
+
+# --- the run ring -------------------------------------------------------
+
+
+def test_fifo_and_schedule_goes_to_the_tail():
+    out = []
+
+    def body(name):
+        out.append(name + "1")
+        stackless.schedule()
+        out.append(name + "2")
+
+    for name in "abc":
+        stackless.tasklet(body)(name)
+    assert stackless.getruncount() == 4
+    stackless.run()
+    assert out == ["a1", "b1", "c1", "a2", "b2", "c2"]
+    assert stackless.getruncount() == 1
+
+
+def test_schedule_from_main_runs_the_ring_once_around():
+    out = []
+
+    def body(name):
+        out.append(name)
+        stackless.schedule()
+        out.append(name.upper())
+
+    stackless.tasklet(body)("a")
+    stackless.tasklet(body)("b")
+    stackless.schedule()
+    assert out == ["a", "b"]
+    stackless.schedule()
+    assert out == ["a", "b", "A", "B"]
+
+
+def test_schedule_returns_retval():
+    assert stackless.schedule() is stackless.current  # alone: a no-op
+    assert stackless.schedule(42) == 42
+    got = []
+    stackless.tasklet(lambda: got.append(stackless.schedule("x")))()
+    assert stackless.schedule("y") == "y"
+    stackless.run()
+    assert got == ["x"]
+
+
+def test_runcount_inside_run_excludes_main():
+    seen = []
+
+    def body():
+        main = stackless.main
+        seen.append((stackless.getruncount(), main.paused, main.scheduled, main.alive))
+
+    stackless.tasklet(body)()
+    stackless.tasklet(body)()
+    assert stackless.run() is None
+    assert seen == [(2, True, False, True), (1, True, False, True)]
+    assert stackless.main.scheduled and not stackless.main.paused
+
+
+def test_run_with_empty_ring_returns():
+    assert stackless.run() is None
+    assert stackless.getruncount() == 1
+
+
+def test_run_argument_checks():
+    with pytest.raises(NotImplementedError, match="preemptive"):
+        stackless.run(100)
+    with pytest.raises(TypeError):
+        stackless.run("x")
+    assert stackless.getruncount() == 1
+
+
+def test_schedule_remove_and_insert():
+    out = []
+
+    def body():
+        out.append(1)
+        out.append(stackless.schedule_remove("r"))
+        out.append(2)
+
+    t = stackless.tasklet(body)()
+    stackless.run()
+    assert out == [1] and t.paused and t.alive and not t.scheduled
+    assert t.tempval == "r"
+    t.insert()
+    stackless.run()
+    assert out == [1, "r", 2] and not t.alive
+
+
+def test_schedule_remove_by_lone_main_is_a_noop():
+    assert stackless.schedule_remove(7) == 7
+    assert stackless.main.scheduled and stackless.getruncount() == 1
+
+
+def test_run_skips_tasklets_between():
+    out = []
+
+    def body(name):
+        out.append(name)
+
+    a = stackless.tasklet(body)("a")
+    b = stackless.tasklet(body)("b")
+    c = stackless.tasklet(body)("c")
+    assert stackless.main.next is a and a.next is b and b.next is c and c.next is stackless.main
+    assert c.prev is b
+    c.run()  # the ring pointer jumps to c; main is next after it
+    assert out == ["c"]
+    stackless.run()
+    assert out == ["c", "a", "b"]
+    del a, b
+
+
+def test_run_of_an_unscheduled_tasklet_returns_to_the_caller_next():
+    out = []
+    a = stackless.tasklet(out.append)("a")
+    t = stackless.tasklet(out.append, ("t",))  # paused, not scheduled
+    t.run()
+    assert out == ["t"]
+    stackless.run()
+    assert out == ["t", "a"]
+    del a
+
+
+def test_run_returns_callers_tempval():
+    o = object()
+    stackless.current.tempval = o
+    t = stackless.tasklet(f)()
+    assert t.run() is o
+    assert stackless.current.tempval is None
+
+
+def test_switch_pauses_the_caller():
+    out = []
+
+    def body():
+        out.append(("t", stackless.main.paused, stackless.main.scheduled))
+        stackless.main.insert()
+        stackless.schedule()
+        out.append("t2")
+
+    t = stackless.tasklet(body)()
+    assert t.switch() is None
+    assert out == [("t", True, False)]
+    stackless.run()
+    assert out == [("t", True, False), "t2"]
+    assert stackless.current.switch() is None  # on oneself: no-op
+
+
+def test_insert_remove_checks():
+    t = stackless.tasklet(f)
+    with pytest.raises(RuntimeError, match=r"You cannot run an unbound\(dead\) tasklet"):
+        t.insert()
+    with pytest.raises(RuntimeError, match=r"You cannot run an unbound\(dead\) tasklet"):
+        t.run()
+    with pytest.raises(RuntimeError, match="The current tasklet cannot be removed."):
+        stackless.current.remove()
+    t.setup()
+    assert t.insert() is t and stackless.getruncount() == 2  # already scheduled: no-op
+    assert t.remove() is t and t.paused and stackless.getruncount() == 1
+    assert t.remove() is t  # not scheduled: no-op
+    t.insert()
+    stackless.run()
+
+
+def test_tasklet_flags_while_running():
+    seen = []
+
+    def body():
+        me = stackless.current
+        seen.append((me.is_current, me.is_main, me.scheduled, me.alive, me.paused))
+
+    t = stackless.tasklet(body)()
+    assert not t.is_current
+    stackless.run()
+    assert seen == [(True, False, True, True, False)]
+
+
+# --- ends and exceptions -----------------------------------------------
+
+
+def test_uncaught_exception_reaches_main_from_run_others_stay():
+    out = []
+
+    def bad():
+        raise ValueError("boom")
+
+    stackless.tasklet(bad)()
+    other = stackless.tasklet(out.append)(1)
+    with pytest.raises(ValueError, match="boom"):
+        stackless.run()
+    assert other.scheduled and out == []
+    assert stackless.main.scheduled
+    stackless.run()
+    assert out == [1]
+
+
+def test_uncaught_exception_reaches_main_from_schedule():
+    def bad():
+        raise KeyError("k")
+
+    stackless.tasklet(bad)()
+    with pytest.raises(KeyError):
+        stackless.schedule()
+    assert stackless.getruncount() == 1
+
+
+def test_exception_keeps_its_traceback():
+    def inner():
+        raise IndexError("deep")
+
+    stackless.tasklet(inner)()
+    with pytest.raises(IndexError) as info:
+        stackless.run()
+    assert any(entry.name == "inner" for entry in info.traceback)
+
+
+def test_taskletexit_ends_a_tasklet_silently():
+    def body():
+        raise TaskletExit  # noqa: F821
+
+    t = stackless.tasklet(body)()
+    stackless.run()
+    assert not t.alive
+
+
+def test_systemexit_in_a_tasklet_goes_to_main():
+    def body():
+        sys.exit(3)
+
+    stackless.tasklet(body)()
+    with pytest.raises(SystemExit) as info:
+        stackless.run()
+    assert info.value.code == 3
+
+
+# --- kill / throw / raise_exception (unstarted, runnable) ---------------
+
+
+def test_kill_unstarted_never_runs_the_body():
+    out = []
+    t = stackless.tasklet(out.append)(1)
+    t.kill()
+    assert out == [] and not t.alive and not t.scheduled
+    with pytest.raises(RuntimeError, match=r"You cannot run an unbound\(dead\) tasklet"):
+        t.run()
+    t.kill()  # dead: no-op
+
+
+def test_kill_runnable_runs_finally_and_returns():
+    out = []
+
+    def body():
+        try:
+            stackless.schedule()
+            out.append("not reached")
+        finally:
+            out.append("finally")
+
+    t = stackless.tasklet(body)()
+    t.run()
+    assert t.alive and t.scheduled
+    assert t.kill() is None
+    assert out == ["finally"] and not t.alive and stackless.getruncount() == 1
+
+
+def test_kill_pending_makes_it_runnable_only():
+    out = []
+
+    def body():
+        try:
+            stackless.schedule_remove()
+        except TaskletExit:  # noqa: F821
+            out.append("exit")
+            raise
+
+    t = stackless.tasklet(body)()
+    t.run()
+    assert t.paused
+    t.kill(pending=True)
+    assert out == [] and t.scheduled and t.alive
+    stackless.run()
+    assert out == ["exit"] and not t.alive
+
+
+def test_current_kill_raises_here():
+    with pytest.raises(TaskletExit):  # noqa: F821
+        stackless.current.kill()
+    got = []
+
+    def body():
+        try:
+            stackless.current.kill()
+        except TaskletExit:  # noqa: F821
+            got.append(1)
+
+    stackless.tasklet(body)()
+    stackless.run()
+    assert got == [1]
+
+
+def test_throw_to_unstarted_reaches_main_at_once_or_pending():
+    t = stackless.tasklet(f)()
+    with pytest.raises(IndexError):
+        t.throw(IndexError)
+    assert not t.alive
+    t = stackless.tasklet(f)()
+    t.throw(IndexError, pending=True)
+    assert t.alive
+    with pytest.raises(IndexError):
+        stackless.run()
+    assert not t.alive
+
+
+def test_throw_to_runnable_with_value_and_instance():
+    got = []
+
+    def body():
+        try:
+            stackless.schedule_remove()
+        except Exception as e:
+            got.append((type(e), e.args))
+
+    t = stackless.tasklet(body)()
+    t.run()
+    t.throw(ValueError, "v")
+    t = stackless.tasklet(body)()
+    t.run()
+    t.throw(KeyError("i"))
+    assert got == [(ValueError, ("v",)), (KeyError, ("i",))]
+
+
+def test_throw_errors():
+    t = stackless.tasklet(f)
+    with pytest.raises(RuntimeError, match="You cannot throw to a dead tasklet"):
+        t.throw(ValueError)
+    t.throw(TaskletExit)  # noqa: F821  (accepted on a dead tasklet)
+    t.setup()
+    with pytest.raises(TypeError, match="instance exception may not have a separate value"):
+        t.throw(ValueError("a"), "b")
+    with pytest.raises(TypeError, match="exceptions must be classes, or instances, not int"):
+        t.throw(1)
+    with pytest.raises(TypeError, match="third argument must be a traceback object"):
+        t.throw(ValueError, None, 1)
+    assert t.scheduled
+    t.kill()
+
+
+def test_raise_exception():
+    got = []
+
+    def body():
+        try:
+            stackless.schedule()
+        except ValueError as e:
+            got.append(e.args)
+
+    t = stackless.tasklet(body)()
+    t.run()
+    t.raise_exception(ValueError, 1, 2)
+    assert got == [(1, 2)]
+    with pytest.raises(TypeError, match="tasklet.raise_exception needs Exception or string "
+                                        "subclass as first parameter"):
+        stackless.tasklet(f)().raise_exception(1)
+    with pytest.raises(RuntimeError, match="dead"):
+        t.raise_exception(ValueError)
+
+
+# --- tempval and bomb ---------------------------------------------------
+
+
+def test_bomb_object():
+    b = stackless.bomb(ValueError, ValueError("x"), None)
+    assert b.type is ValueError and b.value.args == ("x",) and b.traceback is None
+    try:
+        raise KeyError("k")
+    except KeyError:
+        b2 = stackless.bomb(sys.exc_info())
+    assert b2.type is KeyError and b2.traceback is not None
+    assert stackless.bomb().type is None
+
+
+def test_bomb_in_tempval_explodes_on_resume():
+    got = []
+
+    def body():
+        try:
+            stackless.schedule_remove()
+        except ZeroDivisionError:
+            got.append("zero")
+
+    t = stackless.tasklet(body)()
+    t.run()
+    t.tempval = stackless.bomb(ZeroDivisionError, ZeroDivisionError("z"))
+    t.run()
+    assert got == ["zero"]
+
+
+def test_bomb_as_schedule_retval_explodes():
+    with pytest.raises(ValueError):
+        stackless.schedule(stackless.bomb(ValueError, ValueError("s")))
