@@ -327,8 +327,20 @@ PyObject* get_restorable(Tasklet*, void*) { Py_RETURN_TRUE; }
 PyObject* get_nesting_level(Tasklet*, void*) { return PyLong_FromLong(0); }
 PyObject* get_is_main(Tasklet* s, void*) { return as_bool(s->is_main); }
 PyObject* get_is_current(Tasklet* s, void*) { return as_bool(is_current(s)); }
-PyObject* get_next(Tasklet* s, void*) { return or_none(s->next); }
-PyObject* get_prev(Tasklet* s, void*) { return or_none(s->prev); }
+// In a channel's queue the channel object heads the ring, as in Stackless:
+// the last blocked tasklet's next (and the first one's prev) is the channel.
+PyObject* get_next(Tasklet* s, void*) {
+    if (s->blocked != 0 && s->next == s->channel->head) {
+        return Py_NewRef(as_object(s->channel));
+    }
+    return or_none(s->next);
+}
+PyObject* get_prev(Tasklet* s, void*) {
+    if (s->blocked != 0 && s == s->channel->head) {
+        return Py_NewRef(as_object(s->channel));
+    }
+    return or_none(s->prev);
+}
 PyObject* get_atomic(Tasklet*, void*) { Py_RETURN_FALSE; }
 PyObject* get_channel(Tasklet* s, void*) {
     return Py_NewRef(s->channel != nullptr ? as_object(s->channel) : Py_None);
