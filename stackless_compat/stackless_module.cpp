@@ -126,6 +126,20 @@ PyObject* mod_run(PyObject*, PyObject* args, PyObject* kwargs) {
     Py_RETURN_NONE;
 }
 
+PyObject* mod_set_error_handler(PyObject*, PyObject* args) {
+    PyObject* handler = nullptr;
+    if (!PyArg_ParseTuple(args, "|O:set_error_handler", &handler)) {
+        return nullptr;
+    }
+    if (handler != nullptr && handler != Py_None && !PyCallable_Check(handler)) {
+        PyErr_SetString(PyExc_TypeError, "error handler must be callable or None");
+        return nullptr;
+    }
+    Ref previous = Ref::steal(error_handler);
+    error_handler = handler == Py_None ? nullptr : Py_XNewRef(handler);
+    return previous ? previous.release() : Py_NewRef(Py_None);
+}
+
 #define FUNC(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef module_functions[] = {
@@ -145,6 +159,9 @@ PyMethodDef module_functions[] = {
     FUNC("schedule_remove", mod_schedule_remove, METH_VARARGS | METH_KEYWORDS,
          "schedule_remove(retval=stackless.current)\n\nLike schedule(), but the caller is "
          "removed from the run queue."),
+    FUNC("set_error_handler", mod_set_error_handler, METH_VARARGS,
+         "set_error_handler([handler]) -> previous handler\n\nhandler(type, value, tb) sees "
+         "exceptions escaping non-main tasklets; if it returns, the exception is dropped."),
     FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
          "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "
          "totaltimeout=False)\n\nRun the runnable tasklets until none is left."),

@@ -3,6 +3,7 @@
 #pragma once
 #include <Python.h>
 #include <cstddef>
+#include <atomic>
 #include <new>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct Tasklet {
     bool is_main;
     bool alive;                    // has a "frame": set up, not yet finished
     bool block_trap;
+    bool atomic;                   // kept for programs; nothing preempts yet
+    bool ignore_nesting;
     Ref tempval;                   // never null; None when empty
     Ref func;                      // what the first switch calls, with args/kwargs
     Ref args;
@@ -83,6 +86,8 @@ struct Bomb {
 // runnable. Watchdogs are the tasklets parked in run(), innermost last.
 struct StacklessThread {
     ThreadCore* core = nullptr;
+    unsigned long thread_id = 0;       // PyThread_get_thread_ident()
+    std::atomic<bool> exited{false};   // set (without the GIL) when the thread ends
     Ref main;                          // the main tasklet
     Tasklet* current = nullptr;        // the running tasklet
     Tasklet* head = nullptr;           // the run ring; null when empty
@@ -116,6 +121,8 @@ void bomb_explode(PyObject* bomb) noexcept;
 // The calling thread's state, created with its main tasklet on first use;
 // null with an exception set on failure.
 StacklessThread* this_thread() noexcept;
+// The calling thread's state if it exists; never creates it.
+StacklessThread* this_thread_if_any() noexcept;
 // Same, but also null with RuntimeError when the thread's running coroutine
 // is not its current tasklet (a greenlet other than the main one runs).
 StacklessThread* thread_for_switch() noexcept;
@@ -135,6 +142,10 @@ Ref claim_tempval(Tasklet* t) noexcept;
 PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept;
 // The innermost run() caller, else main.
 Tasklet* watchdog(StacklessThread* ts) noexcept;
+
+// set_error_handler(): called with (type, value, tb) for exceptions escaping
+// non-main tasklets; null when unset.
+extern PyObject* error_handler;
 
 // --- tasklet (stackless_tasklet.cpp) ---
 // Raises `bomb` in the tasklet (throw/kill/raise_exception).

@@ -11,6 +11,18 @@ namespace {
 
 SYNCLESS_STATIC_TLS thread_local StacklessThread* this_thread_state = nullptr;
 
+// Marks the thread's state when the thread ends (no GIL there: a flag only).
+struct ExitHook {
+    StacklessThread* state = nullptr;
+    ~ExitHook() {
+        if (state != nullptr) {
+            state->exited.store(true);
+        }
+        this_thread_state = nullptr;
+    }
+};
+thread_local ExitHook exit_hook;
+
 // Threads' states live as long as the process: a tasklet of a thread that is
 // gone still names it. (Cleaning up after exited threads is future work.)
 StacklessThread* create_thread_state() noexcept {
@@ -29,6 +41,8 @@ StacklessThread* create_thread_state() noexcept {
         return nullptr;
     }
     ts->core = &core;
+    ts->thread_id = PyThread_get_thread_ident();
+    exit_hook.state = ts;
     ts->main = Ref::steal(as_object(main));
     main->thread = ts;
     ring_insert(ts, main);
@@ -78,12 +92,34 @@ PyObject* schedule_block(StacklessThread* ts, Tasklet* prev) noexcept {
     return schedule_task(ts, prev, prev);
 }
 
+// set_error_handler's handler sees the exception escaping a tasklet; if it
+// returns normally the exception is swallowed (true). If it raises, its
+// exception replaces the original one, which then goes on as usual.
+bool call_error_handler() noexcept {
+    if (error_handler == nullptr) {
+        return false;
+    }
+    Ref handler = Ref::borrow(error_handler);
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    Ref t = Ref::steal(type), v = Ref::steal(value), b = Ref::steal(tb);
+    Ref result = Ref::steal(PyObject_CallFunctionObjArgs(
+        handler.get(), t.get() ? t.get() : Py_None, v.get() ? v.get() : Py_None,
+        b.get() ? b.get() : Py_None, nullptr));
+    return static_cast<bool>(result);
+}
+
 }  // namespace
+
+PyObject* error_handler = nullptr;
 
 StacklessThread* this_thread() noexcept {
     StacklessThread* ts = this_thread_state;
     return ts != nullptr ? ts : create_thread_state();
 }
+
+StacklessThread* this_thread_if_any() noexcept { return this_thread_state; }
 
 StacklessThread* thread_for_switch() noexcept {
     StacklessThread* ts = this_thread();
@@ -235,7 +271,7 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
         if (!result) {
             if (PyErr_ExceptionMatches(PyExc_TaskletExit)) {
                 PyErr_Clear();
-            } else {
+            } else if (!call_error_handler()) {
                 // Every other exception (SystemExit too) goes to the watchdog.
                 bomb = bomb_from_error();
                 if (!bomb) {

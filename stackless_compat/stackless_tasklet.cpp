@@ -278,14 +278,30 @@ PyObject* tasklet_kill(Tasklet* self, PyObject* args, PyObject* kwargs) {
     return throw_bomb(self, std::move(bomb), pending != 0);
 }
 
-PyObject* tasklet_set_atomic(Tasklet*, PyObject* flag) {
-    if (!PyLong_Check(flag)) {
-        PyErr_SetString(PyExc_TypeError, "set_atomic needs exactly one bool or integer");
+// The atomic and ignore_nesting flags matter to preemption, which does not
+// exist yet (run(timeout) is refused); they are kept for programs that read
+// them back.
+PyObject* set_flag(bool* flag, PyObject* value, const char* message) {
+    if (!PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, message);
         return nullptr;
     }
-    // No preemption exists yet, so every tasklet is as good as atomic; the
-    // flag is not kept.
-    Py_RETURN_FALSE;
+    int on = PyObject_IsTrue(value);
+    if (on < 0) {
+        return nullptr;
+    }
+    bool old = *flag;
+    *flag = on != 0;
+    return PyBool_FromLong(old);
+}
+
+PyObject* tasklet_set_atomic(Tasklet* self, PyObject* flag) {
+    return set_flag(&self->atomic, flag, "set_atomic needs exactly one bool or integer");
+}
+
+PyObject* tasklet_set_ignore_nesting(Tasklet* self, PyObject* flag) {
+    return set_flag(&self->ignore_nesting, flag,
+                    "set_ignore_nesting needs exactly one bool or integer");
 }
 
 int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
@@ -341,7 +357,33 @@ PyObject* get_prev(Tasklet* s, void*) {
     }
     return or_none(s->prev);
 }
-PyObject* get_atomic(Tasklet*, void*) { Py_RETURN_FALSE; }
+PyObject* get_atomic(Tasklet* s, void*) { return as_bool(s->atomic); }
+PyObject* get_ignore_nesting(Tasklet* s, void*) { return as_bool(s->ignore_nesting); }
+PyObject* get_thread_id(Tasklet* s, void*) {
+    if (s->thread == nullptr || s->thread->exited.load()) {
+        return PyLong_FromLong(-1);
+    }
+    return PyLong_FromUnsignedLong(s->thread->thread_id);
+}
+// The innermost Python frame: the thread's for the current tasklet, the
+// suspended stack's otherwise, None before start and after the end.
+PyObject* get_frame(Tasklet* s, void*) {
+    if (is_current(s)) {
+        if (s->thread != this_thread_if_any()) {
+            Py_RETURN_NONE;
+        }
+        PyFrameObject* frame = PyEval_GetFrame();
+        return Py_NewRef(frame != nullptr ? reinterpret_cast<PyObject*>(frame) : Py_None);
+    }
+    if (s->co->status() != Coroutine::Status::suspended || s->thread != this_thread_if_any()) {
+        Py_RETURN_NONE;
+    }
+    PyFrameObject* frame = s->co->state().frame_object(PyThreadState_GET());
+    if (frame == nullptr) {
+        return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
+    }
+    return Py_NewRef(reinterpret_cast<PyObject*>(frame));
+}
 PyObject* get_channel(Tasklet* s, void*) {
     return Py_NewRef(s->channel != nullptr ? as_object(s->channel) : Py_None);
 }
@@ -378,6 +420,9 @@ PyGetSetDef tasklet_getsets[] = {
     GET("next", get_next),
     GET("prev", get_prev),
     GET("atomic", get_atomic),
+    GET("ignore_nesting", get_ignore_nesting),
+    GET("thread_id", get_thread_id),
+    GET("frame", get_frame),
     GET("_channel", get_channel),
     {"tempval", reinterpret_cast<getter>(get_tempval), reinterpret_cast<setter>(set_tempval),
      nullptr, nullptr},
@@ -410,6 +455,8 @@ PyMethodDef tasklet_methods[] = {
     METHOD("kill", tasklet_kill, METH_VARARGS | METH_KEYWORDS,
            "kill(pending=False)\n\nRaise TaskletExit in the tasklet."),
     METHOD("set_atomic", tasklet_set_atomic, METH_O, "set_atomic(flag) -> old flag"),
+    METHOD("set_ignore_nesting", tasklet_set_ignore_nesting, METH_O,
+           "set_ignore_nesting(flag) -> old flag"),
     {nullptr, nullptr, 0, nullptr},
 };
 #undef METHOD

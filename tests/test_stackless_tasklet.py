@@ -596,3 +596,178 @@ def test_bomb_in_tempval_explodes_on_resume():
 def test_bomb_as_schedule_retval_explodes():
     with pytest.raises(ValueError):
         stackless.schedule(stackless.bomb(ValueError, ValueError("s")))
+
+
+# --- more attributes, nesting, handlers -------------------------------------
+
+
+def test_atomic_and_ignore_nesting_flags():
+    cur = stackless.current
+    assert cur.atomic is False
+    with stackless.atomic():
+        assert cur.atomic is True
+    assert cur.atomic is False
+    assert cur.set_atomic(1) is False and cur.set_atomic(0) is True
+    assert cur.set_ignore_nesting(True) is False and cur.ignore_nesting
+    assert cur.set_ignore_nesting(False) is True
+    with pytest.raises(TypeError, match="set_atomic needs exactly one bool or integer"):
+        cur.set_atomic("x")
+    with pytest.raises(TypeError, match="set_ignore_nesting needs exactly one bool or integer"):
+        cur.set_ignore_nesting(None)
+    assert stackless.tasklet(f).atomic is False  # not inherited
+
+
+def test_thread_id_and_frame():
+    assert stackless.current.thread_id == threading.get_ident()
+    frames = []
+
+    def body():
+        frames.append(stackless.current.frame.f_code.co_name)
+        stackless.schedule()
+
+    t = stackless.tasklet(body)()
+    assert t.frame is None  # not started
+    stackless.schedule()
+    assert frames == ["body"] and t.frame.f_code.co_name == "body"
+    assert stackless.current.frame.f_code.co_name == "test_thread_id_and_frame"
+    stackless.run()
+    assert t.frame is None
+
+    ids = []
+    th = threading.Thread(target=lambda: ids.append(stackless.tasklet(f)))
+    th.start()
+    th.join()
+    assert ids[0].thread_id == -1  # its thread is gone
+
+
+def test_nested_run_from_a_tasklet():
+    out = []
+
+    def inner(name):
+        out.append(name)
+
+    def outer():
+        stackless.tasklet(inner)("i1")
+        out.append("outer-run")
+        stackless.run()  # returns once the ring is empty: before main resumes
+        out.append("outer-back")
+
+    stackless.tasklet(outer)()
+    stackless.run()
+    assert out == ["outer-run", "i1", "outer-back"]
+
+
+def test_exception_goes_to_the_innermost_run():
+    got = []
+
+    def bad():
+        raise ValueError("inner")
+
+    def outer():
+        stackless.tasklet(bad)()
+        try:
+            stackless.run()
+        except ValueError:
+            got.append("outer caught")
+
+    stackless.tasklet(outer)()
+    stackless.run()
+    assert got == ["outer caught"]
+
+
+def test_kill_a_tasklet_parked_in_run():
+    out = []
+
+    def watcher():
+        try:
+            stackless.run()
+        finally:
+            out.append("watcher ends")
+
+    w = stackless.tasklet(watcher)()
+    victim_of = []
+
+    def killer():
+        victim_of.append(w.paused)
+        w.kill()
+        out.append("killer after")
+
+    stackless.tasklet(killer)()
+    w.run()
+    assert victim_of == [True] and out == ["watcher ends", "killer after"]
+    stackless.run()
+
+
+def test_exc_info_is_per_tasklet():
+    seen = []
+
+    def body():
+        seen.append(sys.exc_info()[0])
+        try:
+            raise KeyError
+        except KeyError:
+            stackless.schedule()
+            seen.append(sys.exc_info()[0])
+
+    stackless.tasklet(body)()
+    try:
+        raise ValueError
+    except ValueError:
+        stackless.schedule()
+        assert sys.exc_info()[0] is ValueError
+        stackless.schedule()
+    assert seen == [None, KeyError]
+
+
+def test_set_error_handler():
+    seen = []
+
+    def handler(typ, val, tb):
+        seen.append((typ, val.args))
+
+    def bad():
+        raise ValueError("handled")
+
+    assert stackless.set_error_handler(handler) is None
+    try:
+        stackless.tasklet(bad)()
+        stackless.run()
+        assert seen == [(ValueError, ("handled",))]
+
+        def failing(typ, val, tb):
+            raise KeyError("from handler")
+
+        assert stackless.set_error_handler(failing) is handler
+        stackless.tasklet(bad)()
+        with pytest.raises(KeyError, match="from handler"):
+            stackless.run()
+    finally:
+        stackless.set_error_handler(None)
+    assert stackless.set_error_handler() is None
+    with pytest.raises(TypeError):
+        stackless.set_error_handler(1)
+
+
+def test_many_tasklets():
+    count = []
+    for i in range(10000):
+        stackless.tasklet(count.append)(i)
+    stackless.run()
+    assert len(count) == 10000 and count[-1] == 9999
+
+
+def test_deep_recursion_in_a_tasklet_is_a_recursion_error():
+    def deep(n):
+        return deep(n + 1)
+
+    got = []
+
+    def body():
+        try:
+            deep(0)
+        except RecursionError:
+            got.append(True)
+
+    stackless.tasklet(body)()
+    stackless.run()
+    assert got == [True]

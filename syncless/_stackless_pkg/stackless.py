@@ -22,10 +22,12 @@ from _stackless import (
     run,
     schedule,
     schedule_remove,
+    set_error_handler,
     tasklet,
 )
 
 __all__ = [
+    "atomic",
     "channel",
     "enable_softswitch",
     "getcurrent",
@@ -35,6 +37,7 @@ __all__ = [
     "run",
     "schedule",
     "schedule_remove",
+    "set_error_handler",
     "tasklet",
     "stackless",
 ]
@@ -42,6 +45,20 @@ __all__ = [
 if getattr(builtins, "TaskletExit", TaskletExit) is not TaskletExit:
     raise RuntimeError("builtins.TaskletExit is already defined by something else")
 builtins.TaskletExit = TaskletExit
+
+
+class atomic:
+    """``with stackless.atomic(): ...`` sets the current tasklet's atomic flag
+    for the block and restores the old one afterwards."""
+
+    __slots__ = ("_old",)
+
+    def __enter__(self):
+        self._old = getcurrent().set_atomic(True)
+        return self
+
+    def __exit__(self, *exc_info):
+        getcurrent().set_atomic(self._old)
 
 
 class StacklessModuleType(types.ModuleType):
