@@ -67,6 +67,11 @@ PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
                         "channel operations between threads are not supported yet");
         return nullptr;
     }
+    bool switches = !cando || self->schedule_all || self->preference == -dir;
+    if (switches && ts->switch_trap > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+        return nullptr;
+    }
     source->tempval = Ref::borrow(arg);
     PyObject* result = cando ? exchange(ts, self, source, dir) : block(ts, self, source, dir);
     if (result == nullptr) {
@@ -266,6 +271,8 @@ PyGetSetDef channel_getsets[] = {
 #define METHOD(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef channel_methods[] = {
+    {"__reduce__", refuse_pickle, METH_NOARGS, nullptr},
+    {"__reduce_ex__", refuse_pickle, METH_O, nullptr},
     METHOD("send", channel_send, METH_O, "send(value)\n\nSend a value over the channel."),
     METHOD("receive", channel_receive, METH_NOARGS, "receive() -> value"),
     METHOD("send_exception", channel_send_exception, METH_VARARGS,

@@ -140,6 +140,20 @@ PyObject* mod_set_error_handler(PyObject*, PyObject* args) {
     return previous ? previous.release() : Py_NewRef(Py_None);
 }
 
+PyObject* mod_switch_trap(PyObject*, PyObject* arg) {
+    long delta = PyLong_AsLong(arg);
+    if (delta == -1 && PyErr_Occurred()) {
+        return nullptr;
+    }
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    long old = ts->switch_trap;
+    ts->switch_trap += delta;
+    return PyLong_FromLong(old);
+}
+
 #define FUNC(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef module_functions[] = {
@@ -162,6 +176,9 @@ PyMethodDef module_functions[] = {
     FUNC("set_error_handler", mod_set_error_handler, METH_VARARGS,
          "set_error_handler([handler]) -> previous handler\n\nhandler(type, value, tb) sees "
          "exceptions escaping non-main tasklets; if it returns, the exception is dropped."),
+    FUNC("switch_trap", mod_switch_trap, METH_O,
+         "switch_trap(delta) -> previous level\n\nWhile the level is above 0, every "
+         "tasklet switch in this thread raises RuntimeError('switch_trap')."),
     FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
          "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "
          "totaltimeout=False)\n\nRun the runnable tasklets until none is left."),

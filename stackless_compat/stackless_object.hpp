@@ -94,7 +94,12 @@ struct StacklessThread {
     Py_ssize_t runcount = 0;
     std::vector<Tasklet*> watchdogs;   // each one's run() call keeps it alive
     Ref del_post_switch;               // a finished tasklet, dropped by whoever runs next
+    long switch_trap = 0;              // >0: any switch raises RuntimeError("switch_trap")
 };
+
+// Refuses pickling: a tasklet's frames live on its C stack, which stock
+// CPython cannot serialise. Used as __reduce__/__reduce_ex__ of the types.
+PyObject* refuse_pickle(PyObject* self, PyObject*) noexcept;
 
 extern PyTypeObject Tasklet_Type;
 extern PyTypeObject Channel_Type;

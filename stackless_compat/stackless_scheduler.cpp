@@ -114,6 +114,14 @@ bool call_error_handler() noexcept {
 
 PyObject* error_handler = nullptr;
 
+PyObject* refuse_pickle(PyObject* self, PyObject*) noexcept {
+    PyErr_Format(PyExc_TypeError,
+                 "cannot pickle '%s' object: Syncless runs tasklets on their own C stacks, "
+                 "which stock CPython cannot serialise",
+                 Py_TYPE(self)->tp_name);
+    return nullptr;
+}
+
 StacklessThread* this_thread() noexcept {
     StacklessThread* ts = this_thread_state;
     return ts != nullptr ? ts : create_thread_state();
@@ -227,6 +235,11 @@ PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexc
     }
     // prev's own stack keeps it alive while it is suspended.
     Ref hold = Ref::borrow(as_object(prev));
+    if (prev != next && ts->switch_trap > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+        undo_switch(ts, prev, next, inserted, from_channel, dir);
+        return nullptr;
+    }
     if (prev != next) {
         ts->head = next;
         ts->current = next;

@@ -209,6 +209,10 @@ PyObject* run_or_switch(Tasklet* self, bool remove) {
     if (self == prev) {
         return schedule_task(ts, prev, prev);
     }
+    if (ts->switch_trap > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+        return nullptr;
+    }
     // Appended at the tail, then the ring pointer jumps to it: tasklets in
     // between are skipped (Stackless: "upsets FIFO order").
     if (self->next == nullptr) {
@@ -435,6 +439,8 @@ PyGetSetDef tasklet_getsets[] = {
 #define METHOD(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef tasklet_methods[] = {
+    {"__reduce__", refuse_pickle, METH_NOARGS, nullptr},
+    {"__reduce_ex__", refuse_pickle, METH_O, nullptr},
     METHOD("bind", tasklet_bind, METH_VARARGS | METH_KEYWORDS,
            "bind(func=None, args=None, kwargs=None) -> self\n\nBind the tasklet to a callable "
            "(with args/kwargs: ready to run, but not scheduled)."),
@@ -503,6 +509,10 @@ PyObject* throw_bomb(Tasklet* self, Ref bomb, bool pending) noexcept {
         Py_RETURN_NONE;
     }
     if (thread_for_switch() == nullptr) {
+        return nullptr;
+    }
+    if (ts->switch_trap > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
         return nullptr;
     }
     self->tempval = std::move(bomb);

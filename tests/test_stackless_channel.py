@@ -409,3 +409,20 @@ def test_blocked_tasklet_cannot_be_run_or_removed():
         t.remove()
     t.kill()
     assert c.balance == 0
+
+
+def test_switch_trap_allows_exchanges_that_do_not_switch():
+    c, out = stackless.channel(), []
+    sender(c, out, 1).run()
+    receiver(c, out).run()  # blocks on... nothing: takes the sender's value
+    assert out == ["s-wait", "r-wait", ("r-got", 1)] and c.balance == 0
+    sender(c, out, 2).run()
+    assert stackless.switch_trap(1) == 0
+    try:
+        assert c.receive() == 2  # default preference: the receiver continues
+        with pytest.raises(RuntimeError, match="^switch_trap$"):
+            c.receive()  # would block
+        assert c.balance == 0 and stackless.main.scheduled
+    finally:
+        stackless.switch_trap(-1)
+    stackless.run()

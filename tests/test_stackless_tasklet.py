@@ -771,3 +771,31 @@ def test_deep_recursion_in_a_tasklet_is_a_recursion_error():
     stackless.tasklet(body)()
     stackless.run()
     assert got == [True]
+
+
+def test_switch_trap():
+    assert stackless.switch_trap(1) == 0
+    try:
+        t = stackless.tasklet(f)()
+        for op in (stackless.schedule, stackless.run, t.run, t.switch, t.kill,
+                   stackless.schedule_remove, stackless.channel().receive):
+            with pytest.raises(RuntimeError, match="^switch_trap$"):
+                op()
+            assert stackless.main.scheduled and stackless.getruncount() == 2
+            assert t.alive and t.scheduled
+        t.insert()  # not a switch
+        t.kill(pending=True)  # not a switch either
+    finally:
+        assert stackless.switch_trap(-1) == 1
+    stackless.run()
+    assert not t.alive
+
+
+def test_pickling_is_refused_clearly():
+    import pickle
+
+    for obj in (stackless.tasklet(f), stackless.current, stackless.channel()):
+        with pytest.raises(TypeError, match="cannot pickle '_stackless.(tasklet|channel)'"):
+            pickle.dumps(obj)
+    b = pickle.loads(pickle.dumps(stackless.bomb(ValueError, ValueError("p"))))
+    assert b.type is ValueError and b.value.args == ("p",)

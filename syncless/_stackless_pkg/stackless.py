@@ -23,6 +23,7 @@ from _stackless import (
     schedule,
     schedule_remove,
     set_error_handler,
+    switch_trap,
     tasklet,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "schedule",
     "schedule_remove",
     "set_error_handler",
+    "switch_trap",
     "tasklet",
     "stackless",
 ]
