@@ -154,6 +154,23 @@ PyObject* mod_switch_trap(PyObject*, PyObject* arg) {
     return PyLong_FromLong(old);
 }
 
+// _thread_info(thread_id): (main, current, runcount) of a thread with
+// stackless state, else None. stackless.get_thread_info() builds on it.
+PyObject* mod_thread_info(PyObject*, PyObject* arg) {
+    unsigned long id = PyLong_AsUnsignedLong(arg);
+    if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) {
+        return nullptr;
+    }
+    StacklessThread* ts = id == PyThread_get_thread_ident() ? this_thread() : find_thread(id);
+    if (ts == nullptr) {
+        if (PyErr_Occurred()) {
+            return nullptr;
+        }
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(OOn)", ts->main.get(), as_object(ts->current), ts->runcount);
+}
+
 #define FUNC(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef module_functions[] = {
@@ -179,6 +196,7 @@ PyMethodDef module_functions[] = {
     FUNC("switch_trap", mod_switch_trap, METH_O,
          "switch_trap(delta) -> previous level\n\nWhile the level is above 0, every "
          "tasklet switch in this thread raises RuntimeError('switch_trap')."),
+    FUNC("_thread_info", mod_thread_info, METH_O, nullptr),
     FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
          "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "
          "totaltimeout=False)\n\nRun the runnable tasklets until none is left."),

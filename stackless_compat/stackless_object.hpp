@@ -128,6 +128,8 @@ void bomb_explode(PyObject* bomb) noexcept;
 StacklessThread* this_thread() noexcept;
 // The calling thread's state if it exists; never creates it.
 StacklessThread* this_thread_if_any() noexcept;
+// The state of the live thread with that id, if it has one (GIL held).
+StacklessThread* find_thread(unsigned long thread_id) noexcept;
 // Same, but also null with RuntimeError when the thread's running coroutine
 // is not its current tasklet (a greenlet other than the main one runs).
 StacklessThread* thread_for_switch() noexcept;

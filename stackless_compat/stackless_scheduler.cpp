@@ -23,6 +23,9 @@ struct ExitHook {
 };
 thread_local ExitHook exit_hook;
 
+// Every thread state made, for get_thread_info(); touched with the GIL held.
+std::vector<StacklessThread*> all_threads;
+
 // Threads' states live as long as the process: a tasklet of a thread that is
 // gone still names it. (Cleaning up after exited threads is future work.)
 StacklessThread* create_thread_state() noexcept {
@@ -43,6 +46,7 @@ StacklessThread* create_thread_state() noexcept {
     ts->core = &core;
     ts->thread_id = PyThread_get_thread_ident();
     exit_hook.state = ts;
+    all_threads.push_back(ts);
     ts->main = Ref::steal(as_object(main));
     main->thread = ts;
     ring_insert(ts, main);
@@ -128,6 +132,15 @@ StacklessThread* this_thread() noexcept {
 }
 
 StacklessThread* this_thread_if_any() noexcept { return this_thread_state; }
+
+StacklessThread* find_thread(unsigned long thread_id) noexcept {
+    for (StacklessThread* ts : all_threads) {
+        if (ts->thread_id == thread_id && !ts->exited.load()) {
+            return ts;
+        }
+    }
+    return nullptr;
+}
 
 StacklessThread* thread_for_switch() noexcept {
     StacklessThread* ts = this_thread();

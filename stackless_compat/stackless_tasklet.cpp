@@ -228,6 +228,37 @@ PyObject* run_or_switch(Tasklet* self, bool remove) {
 PyObject* tasklet_run(Tasklet* self, PyObject*) { return run_or_switch(self, false); }
 PyObject* tasklet_switch(Tasklet* self, PyObject*) { return run_or_switch(self, true); }
 
+// bind_thread([thread_id]): only the calling thread for now.
+PyObject* tasklet_bind_thread(Tasklet* self, PyObject* args) {
+    long thread_id = -1;
+    if (!PyArg_ParseTuple(args, "|l:bind_thread", &thread_id)) {
+        return nullptr;
+    }
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    if (self->next != nullptr) {
+        PyErr_SetString(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
+        return nullptr;
+    }
+    if (self->co->active() || self->is_main) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
+        return nullptr;
+    }
+    if (thread_id != -1 && static_cast<unsigned long>(thread_id) != ts->thread_id) {
+        PyErr_SetString(find_thread(static_cast<unsigned long>(thread_id)) != nullptr
+                            ? PyExc_RuntimeError
+                            : PyExc_ValueError,
+                        find_thread(static_cast<unsigned long>(thread_id)) != nullptr
+                            ? "binding a tasklet to another thread is not supported yet"
+                            : "bad thread");
+        return nullptr;
+    }
+    self->thread = ts;
+    Py_RETURN_NONE;
+}
+
 PyObject* tasklet_throw(Tasklet* self, PyObject* args, PyObject* kwargs) {
     static const char* keywords[] = {"exc", "val", "tb", "pending", nullptr};
     PyObject* exc;
@@ -461,6 +492,8 @@ PyMethodDef tasklet_methods[] = {
     METHOD("kill", tasklet_kill, METH_VARARGS | METH_KEYWORDS,
            "kill(pending=False)\n\nRaise TaskletExit in the tasklet."),
     METHOD("set_atomic", tasklet_set_atomic, METH_O, "set_atomic(flag) -> old flag"),
+    METHOD("bind_thread", tasklet_bind_thread, METH_VARARGS,
+           "bind_thread([thread_id])\n\nBind a tasklet that is not runnable to this thread."),
     METHOD("set_ignore_nesting", tasklet_set_ignore_nesting, METH_O,
            "set_ignore_nesting(flag) -> old flag"),
     {nullptr, nullptr, 0, nullptr},

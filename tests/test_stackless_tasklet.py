@@ -799,3 +799,76 @@ def test_pickling_is_refused_clearly():
             pickle.dumps(obj)
     b = pickle.loads(pickle.dumps(stackless.bomb(ValueError, ValueError("p"))))
     assert b.type is ValueError and b.value.args == ("p",)
+
+
+def test_thread_info_and_threads():
+    info = []
+
+    def body():
+        info.extend(stackless.get_thread_info(threading.get_ident()))
+
+    t = stackless.tasklet().bind(body, ())
+    t.run()
+    assert info[0] is stackless.main and info[1] is t and info[2] == 2
+    assert stackless.get_thread_info() == (stackless.main, stackless.main, 1)
+    threads = stackless.threads
+    assert threads == stackless.getthreads()
+    assert threads[0] == threading.main_thread().ident
+    assert set(threads) == set(sys._current_frames())
+    with pytest.raises(RuntimeError, match="Thread id not found"):
+        stackless.get_thread_info(123456789)
+
+    ready, go, seen = threading.Event(), threading.Event(), {}
+
+    def other():
+        seen["main"] = stackless.main
+        ready.set()
+        go.wait()
+
+    th = threading.Thread(target=other)
+    th.start()
+    ready.wait()
+    try:
+        m, cur, count = stackless.get_thread_info(th.ident)
+        assert m is seen["main"] and cur is m and count == 1
+    finally:
+        go.set()
+        th.join()
+
+
+def test_bind_thread():
+    t = stackless.tasklet(f, ())
+    assert t.bind_thread() is None
+    assert t.bind_thread(-1) is None
+    assert t.bind_thread(threading.get_ident()) is None
+    with pytest.raises(ValueError, match="bad thread"):
+        t.bind_thread(123456789)
+    t.insert()
+    with pytest.raises(RuntimeError, match=r"can't \(re\)bind a runnable tasklet"):
+        t.bind_thread()
+    stackless.run()
+
+
+def test_run_signature():
+    stackless.run(0, False, False, False, False)
+    stackless.run(timeout=0, threadblock=False, soft=False, ignore_nesting=False,
+                  totaltimeout=False)
+    with pytest.raises(TypeError, match="at most 5 arguments"):
+        stackless.run(0, False, False, False, False, None)
+
+
+def test_lifecycle_through_channel_with_sender_preferred():
+    c, result = stackless.channel(), []
+    c.preference = 1
+
+    def body():
+        c.send(123)
+        assert stackless.current is t and t.tempval is None
+        result.append(0)
+
+    t = stackless.tasklet(body)()
+    t.run()
+    assert t.blocked and t.scheduled and t.alive and not t.paused
+    assert c.receive() == 123
+    result.append(1)
+    assert result == [0, 1] and not t.alive

@@ -7,6 +7,7 @@ class gains the properties ``current``, ``main`` and ``runcount``, and
 """
 import builtins
 import sys
+import threading
 import types
 
 import _stackless
@@ -31,10 +32,12 @@ __all__ = [
     "atomic",
     "channel",
     "enable_softswitch",
+    "get_thread_info",
     "getcurrent",
     "getcurrentid",
     "getmain",
     "getruncount",
+    "getthreads",
     "run",
     "schedule",
     "schedule_remove",
@@ -47,6 +50,26 @@ __all__ = [
 if getattr(builtins, "TaskletExit", TaskletExit) is not TaskletExit:
     raise RuntimeError("builtins.TaskletExit is already defined by something else")
 builtins.TaskletExit = TaskletExit
+
+
+def getthreads():
+    """Ids of the interpreter's threads, the main thread first."""
+    main_id = threading.main_thread().ident
+    ids = [tid for tid in sys._current_frames() if tid != main_id]
+    return [main_id] + ids
+
+
+def get_thread_info(thread_id=None, flags=0):
+    """``(main, current, runcount)`` of a thread (``None, None, 0`` when it has
+    not used tasklets yet)."""
+    if thread_id is None:
+        thread_id = threading.get_ident()
+    info = _stackless._thread_info(thread_id)
+    if info is not None:
+        return info
+    if thread_id not in sys._current_frames():
+        raise RuntimeError("Thread id not found")
+    return (None, None, 0)
 
 
 class atomic:
@@ -73,6 +96,11 @@ class StacklessModuleType(types.ModuleType):
     def main(self):
         """The main tasklet of this thread."""
         return getmain()
+
+    @property
+    def threads(self):
+        """Ids of the interpreter's threads, the main thread first."""
+        return getthreads()
 
     @property
     def runcount(self):
