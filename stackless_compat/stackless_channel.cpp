@@ -72,6 +72,29 @@ PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
         PyErr_SetString(PyExc_RuntimeError, "switch_trap");
         return nullptr;
     }
+    if (channel_callback != nullptr) {
+        if (ts->chanlock) {
+            PyErr_SetString(PyExc_RuntimeError, "Recursive channel call due to callbacks!");
+            return nullptr;
+        }
+        Ref callback = Ref::borrow(channel_callback);
+        Ref keep_self = Ref::borrow(as_object(self));
+        ts->chanlock = true;
+        Ref r = Ref::steal(PyObject_CallFunction(callback.get(), "OOii", as_object(self),
+                                                 as_object(source), dir > 0 ? 1 : 0,
+                                                 cando ? 0 : 1));
+        ts->chanlock = false;
+        if (!r) {
+            return nullptr;
+        }
+        // The callback may have changed the channel: decide again.
+        cando = dir > 0 ? self->balance < 0 : self->balance > 0;
+        if (cando && self->head->thread != ts) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "channel operations between threads are not supported yet");
+            return nullptr;
+        }
+    }
     source->tempval = Ref::borrow(arg);
     PyObject* result = cando ? exchange(ts, self, source, dir) : block(ts, self, source, dir);
     if (result == nullptr) {

@@ -171,6 +171,31 @@ PyObject* mod_thread_info(PyObject*, PyObject* arg) {
     return Py_BuildValue("(OOn)", ts->main.get(), as_object(ts->current), ts->runcount);
 }
 
+// set_schedule_callback / set_channel_callback: callable or None; returns the
+// previous one (None when unset).
+PyObject* set_callback(PyObject** slot, PyObject* callback) {
+    if (callback != Py_None && !PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+        return nullptr;
+    }
+    Ref previous = Ref::steal(*slot);
+    *slot = callback == Py_None ? nullptr : Py_NewRef(callback);
+    return previous ? previous.release() : Py_NewRef(Py_None);
+}
+
+PyObject* mod_set_schedule_callback(PyObject*, PyObject* callback) {
+    return set_callback(&schedule_callback, callback);
+}
+PyObject* mod_get_schedule_callback(PyObject*, PyObject*) {
+    return Py_NewRef(schedule_callback != nullptr ? schedule_callback : Py_None);
+}
+PyObject* mod_set_channel_callback(PyObject*, PyObject* callback) {
+    return set_callback(&channel_callback, callback);
+}
+PyObject* mod_get_channel_callback(PyObject*, PyObject*) {
+    return Py_NewRef(channel_callback != nullptr ? channel_callback : Py_None);
+}
+
 #define FUNC(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef module_functions[] = {
@@ -196,6 +221,16 @@ PyMethodDef module_functions[] = {
     FUNC("switch_trap", mod_switch_trap, METH_O,
          "switch_trap(delta) -> previous level\n\nWhile the level is above 0, every "
          "tasklet switch in this thread raises RuntimeError('switch_trap')."),
+    FUNC("set_schedule_callback", mod_set_schedule_callback, METH_O,
+         "set_schedule_callback(callable or None) -> previous\n\ncallable(prev, next) runs on "
+         "every tasklet switch (prev is None when a thread's main tasklet is created)."),
+    FUNC("get_schedule_callback", mod_get_schedule_callback, METH_NOARGS,
+         "get_schedule_callback() -> the schedule callback or None"),
+    FUNC("set_channel_callback", mod_set_channel_callback, METH_O,
+         "set_channel_callback(callable or None) -> previous\n\ncallable(channel, tasklet, "
+         "sending, willblock) runs before every send and receive."),
+    FUNC("get_channel_callback", mod_get_channel_callback, METH_NOARGS,
+         "get_channel_callback() -> the channel callback or None"),
     FUNC("_thread_info", mod_thread_info, METH_O, nullptr),
     FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
          "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "

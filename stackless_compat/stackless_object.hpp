@@ -95,6 +95,8 @@ struct StacklessThread {
     std::vector<Tasklet*> watchdogs;   // each one's run() call keeps it alive
     Ref del_post_switch;               // a finished tasklet, dropped by whoever runs next
     long switch_trap = 0;              // >0: any switch raises RuntimeError("switch_trap")
+    bool schedlock = false;            // the schedule callback runs
+    bool chanlock = false;             // the channel callback runs
 };
 
 // Refuses pickling: a tasklet's frames live on its C stack, which stock
@@ -153,6 +155,15 @@ Tasklet* watchdog(StacklessThread* ts) noexcept;
 // set_error_handler(): called with (type, value, tb) for exceptions escaping
 // non-main tasklets; null when unset.
 extern PyObject* error_handler;
+// set_schedule_callback() / set_channel_callback(); null when unset.
+extern PyObject* schedule_callback;
+extern PyObject* channel_callback;
+// Calls the schedule callback (if any) as cb(prev or None, next); its errors
+// are reported as unraisable and cleared.
+void notify_schedule(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept;
+// Null with RuntimeError while the schedule callback runs: the ring must not
+// change under it.
+bool check_not_in_callback(StacklessThread* ts) noexcept;
 
 // --- tasklet (stackless_tasklet.cpp) ---
 // Raises `bomb` in the tasklet (throw/kill/raise_exception).

@@ -52,6 +52,7 @@ StacklessThread* create_thread_state() noexcept {
     ring_insert(ts, main);
     ts->current = main;
     this_thread_state = ts;
+    notify_schedule(ts, nullptr, main);
     return ts;
 }
 
@@ -117,6 +118,33 @@ bool call_error_handler() noexcept {
 }  // namespace
 
 PyObject* error_handler = nullptr;
+PyObject* schedule_callback = nullptr;
+PyObject* channel_callback = nullptr;
+
+void notify_schedule(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept {
+    if (schedule_callback == nullptr) {
+        return;
+    }
+    SavedError keep;
+    Ref callback = Ref::borrow(schedule_callback);
+    ts->schedlock = true;
+    Ref result = Ref::steal(PyObject_CallFunctionObjArgs(
+        callback.get(), prev != nullptr ? as_object(prev) : Py_None, as_object(next), nullptr));
+    ts->schedlock = false;
+    if (!result) {
+        Ref message = Ref::steal(PyUnicode_FromString("Error in scheduling callback"));
+        PyErr_WriteUnraisable(message ? message.get() : Py_None);
+        PyErr_Clear();
+    }
+}
+
+bool check_not_in_callback(StacklessThread* ts) noexcept {
+    if (ts->schedlock) {
+        PyErr_SetString(PyExc_RuntimeError, "Recursive scheduler call due to callbacks!");
+        return false;
+    }
+    return true;
+}
 
 PyObject* refuse_pickle(PyObject* self, PyObject*) noexcept {
     PyErr_Format(PyExc_TypeError,
@@ -144,6 +172,9 @@ StacklessThread* find_thread(unsigned long thread_id) noexcept {
 
 StacklessThread* thread_for_switch() noexcept {
     StacklessThread* ts = this_thread();
+    if (ts != nullptr && !check_not_in_callback(ts)) {
+        return nullptr;
+    }
     if (ts != nullptr && ts->core->current() != ts->current->co) {
         PyErr_SetString(PyExc_RuntimeError,
                         "cannot switch tasklets while a greenlet other than the main one is "
@@ -254,6 +285,7 @@ PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexc
         return nullptr;
     }
     if (prev != next) {
+        notify_schedule(ts, prev, next);
         ts->head = next;
         ts->current = next;
         if (!next->co->switch_to()) {
@@ -332,6 +364,7 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
     } else if (next->next == nullptr) {
         ring_insert(ts, next);
     }
+    notify_schedule(ts, self, next);
     ts->head = next;
     ts->current = next;
     ts->del_post_switch = std::move(me);

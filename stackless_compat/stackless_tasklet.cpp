@@ -25,7 +25,11 @@ bool is_current(Tasklet* t) { return t->thread != nullptr && t->thread->current 
 // A tasklet of another thread: this slice schedules tasklets of the calling
 // thread only.
 bool check_own_thread(Tasklet* t) {
-    if (t->thread != this_thread()) {
+    StacklessThread* ts = this_thread();
+    if (ts != nullptr && !check_not_in_callback(ts)) {
+        return false;
+    }
+    if (t->thread != ts) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_RuntimeError,
                             "operations on a tasklet of another thread are not supported yet");

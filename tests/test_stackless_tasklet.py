@@ -872,3 +872,99 @@ def test_lifecycle_through_channel_with_sender_preferred():
     assert c.receive() == 123
     result.append(1)
     assert result == [0, 1] and not t.alive
+
+
+def test_schedule_callback():
+    seen = []
+
+    def cb(prev, next):
+        seen.append((prev, next))
+
+    assert stackless.set_schedule_callback(cb) is None
+    try:
+        assert stackless.get_schedule_callback() is cb
+        t = stackless.tasklet(f)()
+        stackless.run()
+        main = stackless.main
+        assert seen == [(main, t), (t, main)]
+        seen.clear()
+        th = threading.Thread(target=stackless.getcurrent)
+        th.start()
+        th.join()
+        assert len(seen) == 1 and seen[0][0] is None and seen[0][1].is_main
+    finally:
+        assert stackless.set_schedule_callback(None) is cb
+    assert stackless.get_schedule_callback() is None
+    with pytest.raises(TypeError, match="callback must be callable or None"):
+        stackless.set_schedule_callback(1)
+
+
+def test_schedule_callback_errors_and_recursion(monkeypatch):
+    errors, unraisable = [], []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    def bad(prev, next):
+        errors.append(1)
+        raise ValueError("in callback")
+
+    def recursive(prev, next):
+        try:
+            stackless.schedule()
+        except RuntimeError as e:
+            errors.append(str(e))
+        try:
+            next.remove()
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    out = []
+    stackless.set_schedule_callback(bad)
+    try:
+        stackless.tasklet(out.append)(1)
+        stackless.run()
+    finally:
+        stackless.set_schedule_callback(None)
+    assert out == [1] and errors == [1, 1]
+    assert [u.object for u in unraisable] == ["Error in scheduling callback"] * 2
+    assert all(u.exc_type is ValueError for u in unraisable)
+    errors.clear()
+    stackless.set_schedule_callback(recursive)
+    try:
+        stackless.tasklet(out.append)(2)
+        stackless.run()
+    finally:
+        stackless.set_schedule_callback(None)
+    assert out == [1, 2]
+    assert errors == ["Recursive scheduler call due to callbacks!"] * 4
+
+
+def test_channel_callback():
+    seen = []
+    c = stackless.channel()
+
+    def cb(channel, tasklet, sending, willblock):
+        seen.append((channel is c, tasklet.is_main, sending, willblock))
+        if len(seen) == 1:
+            with pytest.raises(RuntimeError, match="Recursive channel call due to callbacks!"):
+                c.send(0)
+
+    assert stackless.set_channel_callback(cb) is None
+    try:
+        assert stackless.get_channel_callback() is cb
+        stackless.tasklet(c.send)(5)
+        assert c.receive() == 5  # main blocks, then the sender exchanges
+    finally:
+        assert stackless.set_channel_callback(None) is cb
+    assert seen == [(True, True, 0, 1), (True, False, 1, 0)]
+    stackless.run()
+
+    def failing(*args):
+        raise KeyError("cb")
+
+    stackless.set_channel_callback(failing)
+    try:
+        with pytest.raises(KeyError):
+            c.send(1)
+        assert c.balance == 0
+    finally:
+        stackless.set_channel_callback(None)
