@@ -40,6 +40,7 @@ struct Tasklet {
     Ref func;                      // what the first switch calls, with args/kwargs
     Ref args;
     Ref kwargs;
+    Ref context;                   // contextvars context for its start (set by bind)
 
     // tp_alloc zeroes the object; these construct and destroy the C++ members.
     void construct(bool main) noexcept {
@@ -48,6 +49,7 @@ struct Tasklet {
         new (&func) Ref();
         new (&args) Ref();
         new (&kwargs) Ref();
+        new (&context) Ref();
         co = &coroutine;
         is_main = main;
         coroutine.set_owner(this);
@@ -57,6 +59,7 @@ struct Tasklet {
         func.~Ref();
         args.~Ref();
         kwargs.~Ref();
+        context.~Ref();
         coroutine.~Coroutine();
     }
 };
@@ -140,6 +143,12 @@ void ring_insert(StacklessThread* ts, Tasklet* t) noexcept;   // at the tail; ta
 Ref ring_remove(StacklessThread* ts, Tasklet* t) noexcept;    // returns the ring's reference
 void channel_append(Channel* c, Tasklet* t, int dir) noexcept;  // takes a reference
 Ref channel_unlink(Tasklet* t) noexcept;                       // returns the queue's reference
+
+// The running coroutine's contextvars context (made and installed if it
+// has none yet): a new reference, or null with an exception set.
+Ref current_context() noexcept;
+// Makes `context` (a reference taken) the running coroutine's context.
+void install_context(Ref context) noexcept;
 
 // Takes a tasklet's tempval (leaving None).
 Ref claim_tempval(Tasklet* t) noexcept;

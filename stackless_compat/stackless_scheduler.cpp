@@ -249,6 +249,25 @@ Ref channel_unlink(Tasklet* t) noexcept {
     return Ref::steal(as_object(t));
 }
 
+Ref current_context() noexcept {
+    PyThreadState* tstate = PyThreadState_GET();
+    if (tstate->context == nullptr) {
+        Ref fresh = Ref::steal(PyContext_New());
+        if (!fresh) {
+            return fresh;
+        }
+        install_context(std::move(fresh));
+    }
+    return Ref::borrow(tstate->context);
+}
+
+void install_context(Ref context) noexcept {
+    PyThreadState* tstate = PyThreadState_GET();
+    Ref old = Ref::steal(tstate->context);
+    tstate->context = context.release();
+    tstate->context_ver++;
+}
+
 Ref claim_tempval(Tasklet* t) noexcept {
     Ref value = std::move(t->tempval);
     t->tempval = Ref::borrow(Py_None);
@@ -314,6 +333,10 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
         Ref args = std::move(self->args);
         Ref kwargs = std::move(self->kwargs);
         Ref value = claim_tempval(self);
+        if (self->context) {
+            // bind() gave it its binder's context (Stackless 3.7.6+).
+            install_context(std::move(self->context));
+        }
         Ref result;
         if (is_bomb(value.get())) {
             // Thrown before it ever ran: the body is never entered.

@@ -40,7 +40,10 @@ bool check_own_thread(Tasklet* t) {
 }
 
 // bind(func=None, args=None, kwargs=None)
-int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs) {
+// take_context: binding a function (not setup()) gives the tasklet the
+// binder's context.
+int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs,
+            bool take_context = true) {
     if (func == Py_None) func = nullptr;
     if (args == Py_None) args = nullptr;
     if (kwargs == Py_None) kwargs = nullptr;
@@ -77,6 +80,14 @@ int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs) {
         self->coroutine.~Coroutine();
         new (&self->coroutine) Coroutine(&tasklet_body);
         self->coroutine.set_owner(self);
+    }
+    if (func != nullptr && take_context) {
+        // Binding a function also gives the tasklet the binder's context.
+        Ref context = current_context();
+        if (!context) {
+            return -1;
+        }
+        self->context = std::move(context);
     }
     if (args == nullptr && kwargs == nullptr) {
         self->func.reset();
@@ -149,7 +160,7 @@ PyObject* tasklet_setup(Tasklet* self, PyObject* args, PyObject* kwargs) {
         return nullptr;
     }
     Ref f = Ref::borrow(func);
-    if (do_bind(self, f.get(), args, kwargs != nullptr ? kwargs : Py_None) < 0) {
+    if (do_bind(self, f.get(), args, kwargs != nullptr ? kwargs : Py_None, false) < 0) {
         return nullptr;
     }
     ring_insert(self->thread, self);
@@ -263,6 +274,70 @@ PyObject* tasklet_bind_thread(Tasklet* self, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+// The tasklet's contextvars context, made on first request if it has none.
+Ref context_of(Tasklet* self) {
+    if (is_current(self)) {
+        if (self->thread != this_thread_if_any()) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "the context of another thread's current tasklet is not accessible");
+            return Ref();
+        }
+        return current_context();
+    }
+    if (self->co->status() == Coroutine::Status::suspended) {
+        if (self->co->state().context() == nullptr) {
+            PyObject* fresh = PyContext_New();
+            if (fresh == nullptr) {
+                return Ref();
+            }
+            self->co->state().set_context(fresh);
+        }
+        return Ref::borrow(self->co->state().context());
+    }
+    if (!self->context) {
+        self->context = Ref::steal(PyContext_New());
+    }
+    return self->context;
+}
+
+PyObject* tasklet_set_context(Tasklet* self, PyObject* context) {
+    if (!PyContext_CheckExact(context)) {
+        PyErr_SetString(PyExc_TypeError, "argument must be a contextvars.Context");
+        return nullptr;
+    }
+    if (is_current(self)) {
+        if (self->thread != this_thread_if_any()) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "can't set the context of another thread's current tasklet");
+            return nullptr;
+        }
+        install_context(Ref::borrow(context));
+    } else if (self->co->status() == Coroutine::Status::suspended) {
+        self->co->state().set_context(Py_NewRef(context));
+    } else {
+        self->context = Ref::borrow(context);
+    }
+    return Py_NewRef(as_object(self));
+}
+
+// context_run(callable, *args, **kwargs): callable runs in the tasklet's
+// context (Context.run on it).
+PyObject* tasklet_context_run(Tasklet* self, PyObject* args, PyObject* kwargs) {
+    if (PyTuple_GET_SIZE(args) < 1) {
+        PyErr_SetString(PyExc_TypeError, "context_run() missing required argument 'callable'");
+        return nullptr;
+    }
+    Ref context = context_of(self);
+    if (!context) {
+        return nullptr;
+    }
+    Ref run = Ref::steal(PyObject_GetAttrString(context.get(), "run"));
+    if (!run) {
+        return nullptr;
+    }
+    return PyObject_Call(run.get(), args, kwargs);
+}
+
 PyObject* tasklet_throw(Tasklet* self, PyObject* args, PyObject* kwargs) {
     static const char* keywords[] = {"exc", "val", "tb", "pending", nullptr};
     PyObject* exc;
@@ -349,6 +424,7 @@ int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
     Py_VISIT(self->func.get());
     Py_VISIT(self->args.get());
     Py_VISIT(self->kwargs.get());
+    Py_VISIT(self->context.get());
     return 0;
 }
 
@@ -358,6 +434,7 @@ int tasklet_clear(Tasklet* self) {
     self->func.reset();
     self->args.reset();
     self->kwargs.reset();
+    self->context.reset();
     return 0;
 }
 
@@ -426,6 +503,10 @@ PyObject* get_frame(Tasklet* s, void*) {
 PyObject* get_channel(Tasklet* s, void*) {
     return Py_NewRef(s->channel != nullptr ? as_object(s->channel) : Py_None);
 }
+PyObject* get_context_id(Tasklet* s, void*) {
+    Ref context = context_of(s);
+    return context ? PyLong_FromVoidPtr(context.get()) : nullptr;
+}
 PyObject* get_tempval(Tasklet* s, void*) { return Py_NewRef(s->tempval.get()); }
 int set_tempval(Tasklet* s, PyObject* value, void*) {
     s->tempval = Ref::borrow(value != nullptr ? value : Py_None);
@@ -463,6 +544,7 @@ PyGetSetDef tasklet_getsets[] = {
     GET("thread_id", get_thread_id),
     GET("frame", get_frame),
     GET("_channel", get_channel),
+    GET("context_id", get_context_id),
     {"tempval", reinterpret_cast<getter>(get_tempval), reinterpret_cast<setter>(set_tempval),
      nullptr, nullptr},
     {"block_trap", reinterpret_cast<getter>(get_block_trap),
@@ -496,6 +578,10 @@ PyMethodDef tasklet_methods[] = {
     METHOD("kill", tasklet_kill, METH_VARARGS | METH_KEYWORDS,
            "kill(pending=False)\n\nRaise TaskletExit in the tasklet."),
     METHOD("set_atomic", tasklet_set_atomic, METH_O, "set_atomic(flag) -> old flag"),
+    METHOD("set_context", tasklet_set_context, METH_O,
+           "set_context(context) -> self\n\nThe contextvars.Context the tasklet runs in."),
+    METHOD("context_run", tasklet_context_run, METH_VARARGS | METH_KEYWORDS,
+           "context_run(callable, *args, **kwargs)\n\nCall callable in the tasklet's context."),
     METHOD("bind_thread", tasklet_bind_thread, METH_VARARGS,
            "bind_thread([thread_id])\n\nBind a tasklet that is not runnable to this thread."),
     METHOD("set_ignore_nesting", tasklet_set_ignore_nesting, METH_O,

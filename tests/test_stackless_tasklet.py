@@ -968,3 +968,62 @@ def test_channel_callback():
         assert c.balance == 0
     finally:
         stackless.set_channel_callback(None)
+
+
+# --- contextvars (Stackless 3.7.6+) ---------------------------------------------
+
+import contextvars  # noqa: E402
+
+var = contextvars.ContextVar("var", default="unset")
+
+
+def test_bound_tasklet_shares_the_binders_context():
+    seen = []
+
+    def body():
+        seen.append(var.get())
+        var.set("from tasklet")
+
+    token = var.set("from main")
+    try:
+        t = stackless.tasklet(body)()
+        assert t.context_id == stackless.current.context_id
+        stackless.run()
+        assert seen == ["from main"] and var.get() == "from tasklet"
+    finally:
+        var.reset(token) if var.get() == "from main" else var.set("unset")
+
+
+def test_set_context_and_context_run():
+    ctx = contextvars.Context()
+    ctx.run(var.set, "in ctx")
+    seen = []
+
+    def body():
+        seen.append(var.get())
+        stackless.schedule()
+        seen.append(var.get())
+
+    t = stackless.tasklet(body)
+    assert t.set_context(ctx) is t
+    t()
+    assert t.context_id == id(ctx)
+    stackless.schedule()  # t started in ctx and is suspended now
+    assert t.context_id == id(ctx)
+    assert t.context_run(var.get) == "in ctx"
+    t.context_run(var.set, "changed")
+    stackless.run()
+    assert seen == ["in ctx", "changed"]
+    assert var.get() == "unset"
+    with pytest.raises(TypeError, match="argument must be a contextvars.Context"):
+        t.set_context({})
+    other = contextvars.Context()
+    cur = stackless.current
+    old = contextvars.copy_context()
+    cur.set_context(other)
+    try:
+        assert cur.context_id == id(other)
+        var.set("other")
+    finally:
+        cur.set_context(old)
+    assert var.get() == "unset" and other[var] == "other"
