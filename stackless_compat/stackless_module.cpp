@@ -196,6 +196,8 @@ PyObject* mod_get_channel_callback(PyObject*, PyObject*) {
     return Py_NewRef(channel_callback != nullptr ? channel_callback : Py_None);
 }
 
+PyObject* mod_getuncollectables(PyObject*, PyObject*) { return live_tasklets(); }
+
 #define FUNC(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef module_functions[] = {
@@ -231,6 +233,9 @@ PyMethodDef module_functions[] = {
          "sending, willblock) runs before every send and receive."),
     FUNC("get_channel_callback", mod_get_channel_callback, METH_NOARGS,
          "get_channel_callback() -> the channel callback or None"),
+    FUNC("getuncollectables", mod_getuncollectables, METH_NOARGS,
+         "getuncollectables() -> list\n\nTasklets that hold a C stack: every started, "
+         "unfinished tasklet here (all switching is hard switching)."),
     FUNC("_thread_info", mod_thread_info, METH_O, nullptr),
     FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
          "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "

@@ -41,6 +41,8 @@ struct Tasklet {
     Ref args;
     Ref kwargs;
     Ref context;                   // contextvars context for its start (set by bind)
+    Tasklet* live_next;            // the registry of started, unfinished tasklets
+    Tasklet* live_prev;
 
     // tp_alloc zeroes the object; these construct and destroy the C++ members.
     void construct(bool main) noexcept {
@@ -173,6 +175,13 @@ void notify_schedule(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept
 // Null with RuntimeError while the schedule callback runs: the ring must not
 // change under it.
 bool check_not_in_callback(StacklessThread* ts) noexcept;
+
+// The registry of tasklets that hold a C stack (started, not finished), all
+// threads; linked and unlinked with the GIL held.
+void live_link(Tasklet* t) noexcept;
+void live_unlink(Tasklet* t) noexcept;
+// New list of them (getuncollectables()).
+PyObject* live_tasklets() noexcept;
 
 // --- tasklet (stackless_tasklet.cpp) ---
 // Raises `bomb` in the tasklet (throw/kill/raise_exception).

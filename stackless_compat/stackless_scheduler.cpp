@@ -23,6 +23,8 @@ struct ExitHook {
 };
 thread_local ExitHook exit_hook;
 
+Tasklet* live_head = nullptr;
+
 // Every thread state made, for get_thread_info(); touched with the GIL held.
 std::vector<StacklessThread*> all_threads;
 
@@ -249,6 +251,39 @@ Ref channel_unlink(Tasklet* t) noexcept {
     return Ref::steal(as_object(t));
 }
 
+void live_link(Tasklet* t) noexcept {
+    t->live_prev = nullptr;
+    t->live_next = live_head;
+    if (live_head != nullptr) {
+        live_head->live_prev = t;
+    }
+    live_head = t;
+}
+
+void live_unlink(Tasklet* t) noexcept {
+    if (t->live_prev != nullptr) {
+        t->live_prev->live_next = t->live_next;
+    } else if (live_head == t) {
+        live_head = t->live_next;
+    } else {
+        return;  // not linked
+    }
+    if (t->live_next != nullptr) {
+        t->live_next->live_prev = t->live_prev;
+    }
+    t->live_next = t->live_prev = nullptr;
+}
+
+PyObject* live_tasklets() noexcept {
+    Ref list = Ref::steal(PyList_New(0));
+    for (Tasklet* t = live_head; list && t != nullptr; t = t->live_next) {
+        if (PyList_Append(list.get(), as_object(t)) < 0) {
+            return nullptr;
+        }
+    }
+    return list.release();
+}
+
 Ref current_context() noexcept {
     PyThreadState* tstate = PyThreadState_GET();
     if (tstate->context == nullptr) {
@@ -326,6 +361,7 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
     auto* self = static_cast<Tasklet*>(co->owner());
     StacklessThread* ts = this_thread_state;
     Ref bomb;
+    live_link(self);
     {
         Ref finished = std::move(ts->del_post_switch);
         finished.reset();
@@ -364,6 +400,7 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
         // Dropping these may run arbitrary code: still as a runnable tasklet.
     }
     self->tempval = Ref::borrow(Py_None);
+    live_unlink(self);
     Ref me = self->next != nullptr ? ring_remove(ts, self) : Ref::borrow(as_object(self));
     Tasklet* next = ts->head;
     if (next == nullptr) {

@@ -444,6 +444,7 @@ void tasklet_dealloc(Tasklet* self) {
         PyObject_ClearWeakRefs(as_object(self));
     }
     tasklet_clear(self);
+    live_unlink(self);
     self->destroy();
     Py_TYPE(self)->tp_free(as_object(self));
 }

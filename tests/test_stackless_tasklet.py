@@ -1027,3 +1027,66 @@ def test_set_context_and_context_run():
     finally:
         cur.set_context(old)
     assert var.get() == "unset" and other[var] == "other"
+
+
+def test_process_exits_cleanly_with_suspended_tasklets():
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent("""
+        import threading
+        import syncless
+        stackless = syncless.install_stackless()
+        c = stackless.channel()
+        def blocked():
+            c.receive()
+        def paused():
+            stackless.schedule_remove()
+        stackless.tasklet(blocked)()
+        stackless.tasklet(paused)()
+        stackless.tasklet(lambda: None)()
+        stackless.schedule()
+        def thread_body():
+            stackless.tasklet(blocked)()
+            stackless.run()
+        t = threading.Thread(target=thread_body)
+        t.start()
+        t.join()
+        stackless.tasklet(lambda: None)()  # left runnable, never run
+        print("exiting", c.balance)
+    """)
+    out = subprocess.run([sys.executable, "-P", "-c", script], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "exiting -2"
+
+
+def test_pickle_flags_and_debug():
+    assert stackless.getdebug() is False and stackless.debug is False
+    assert stackless.pickle_flags() == 0
+    assert stackless.pickle_flags(stackless.PICKLEFLAGS_PICKLE_CONTEXT) == 0
+    try:
+        assert stackless.pickle_flags() == 8
+        stackless.pickle_with_tracing_state = True
+        assert stackless.pickle_with_tracing_state and stackless.pickle_flags() == 9
+        with pytest.raises(ValueError, match="you must not set an undefined pickle-flag"):
+            stackless.pickle_flags(16)
+        assert stackless.pickle_flags_default() == 0
+    finally:
+        stackless.pickle_flags(0)
+    assert stackless.pickle_flags() == 0 and not stackless.pickle_with_tracing_state
+
+
+def test_uncollectables_are_the_started_unfinished_tasklets():
+    def body():
+        assert stackless.current in stackless.getuncollectables()
+        stackless.schedule_remove()
+
+    t = stackless.tasklet(body)()
+    u = stackless.tasklet(f)()
+    assert t not in stackless.uncollectables
+    t.run()
+    assert t in stackless.getuncollectables() and u not in stackless.getuncollectables()
+    t.kill()
+    assert t not in stackless.getuncollectables()
+    stackless.run()

@@ -22,6 +22,7 @@ from _stackless import (
     getcurrentid,
     getmain,
     getruncount,
+    getuncollectables,
     run,
     schedule,
     schedule_remove,
@@ -43,13 +44,16 @@ __all__ = [
     "getcurrentid",
     "getmain",
     "getruncount",
+    "getdebug",
     "getthreads",
+    "getuncollectables",
     "run",
     "schedule",
     "schedule_remove",
     "set_channel_callback",
     "set_error_handler",
     "set_schedule_callback",
+    "pickle_with_tracing_state",
     "switch_trap",
     "tasklet",
     "stackless",
@@ -58,6 +62,46 @@ __all__ = [
 if getattr(builtins, "TaskletExit", TaskletExit) is not TaskletExit:
     raise RuntimeError("builtins.TaskletExit is already defined by something else")
 builtins.TaskletExit = TaskletExit
+
+
+PICKLEFLAGS_PRESERVE_TRACING_STATE = 1
+PICKLEFLAGS_PRESERVE_AG_FINALIZER = 2
+PICKLEFLAGS_RESET_AG_FINALIZER = 4
+PICKLEFLAGS_PICKLE_CONTEXT = 8
+_PICKLEFLAGS_ALL = 15
+
+# Tasklets cannot be pickled here (their frames live on C stacks); the flags
+# are kept so programs that set them keep working.
+_pickle_flags_default = 0
+_pickle_flags = threading.local()
+
+
+def _update_flags(old, new_flags, mask):
+    if new_flags == -1 or mask == 0:
+        return old
+    if new_flags & mask & ~_PICKLEFLAGS_ALL:
+        raise ValueError("you must not set an undefined pickle-flag")
+    return (old & ~mask) | (new_flags & mask)
+
+
+def pickle_flags_default(new_flags=-1, mask=-1):
+    """Get (and with new_flags, set) the interpreter's default pickle flags."""
+    global _pickle_flags_default
+    old = _pickle_flags_default
+    _pickle_flags_default = _update_flags(old, new_flags, mask)
+    return old
+
+
+def pickle_flags(new_flags=-1, mask=-1):
+    """Get (and with new_flags, set) this thread's pickle flags."""
+    old = getattr(_pickle_flags, "value", _pickle_flags_default)
+    _pickle_flags.value = _update_flags(old, new_flags, mask)
+    return old
+
+
+def getdebug():
+    """False: this is not a debug build."""
+    return False
 
 
 def getthreads():
@@ -104,6 +148,23 @@ class StacklessModuleType(types.ModuleType):
     def main(self):
         """The main tasklet of this thread."""
         return getmain()
+
+    @property
+    def debug(self):
+        return getdebug()
+
+    @property
+    def pickle_with_tracing_state(self):
+        return bool(pickle_flags() & PICKLEFLAGS_PRESERVE_TRACING_STATE)
+
+    @pickle_with_tracing_state.setter
+    def pickle_with_tracing_state(self, value):
+        pickle_flags(PICKLEFLAGS_PRESERVE_TRACING_STATE if value else 0,
+                     PICKLEFLAGS_PRESERVE_TRACING_STATE)
+
+    @property
+    def uncollectables(self):
+        return getuncollectables()
 
     @property
     def threads(self):
