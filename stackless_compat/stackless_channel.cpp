@@ -67,11 +67,6 @@ PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
                         "channel operations between threads are not supported yet");
         return nullptr;
     }
-    bool switches = !cando || self->schedule_all || self->preference == -dir;
-    if (switches && ts->switch_trap > 0) {
-        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
-        return nullptr;
-    }
     if (channel_callback != nullptr) {
         if (ts->chanlock) {
             PyErr_SetString(PyExc_RuntimeError, "Recursive channel call due to callbacks!");
@@ -94,6 +89,11 @@ PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
                             "channel operations between threads are not supported yet");
             return nullptr;
         }
+    }
+    bool switches = !cando || self->schedule_all || self->preference == -dir;
+    if (switches && ts->switch_trap > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+        return nullptr;
     }
     source->tempval = Ref::borrow(arg);
     PyObject* result = cando ? exchange(ts, self, source, dir) : block(ts, self, source, dir);

@@ -105,12 +105,9 @@ int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs,
         }
     }
     Ref f = Ref::borrow(func);
-    self->args = Ref::borrow(args != nullptr ? args : nullptr);
+    self->args = args != nullptr ? Ref::borrow(args) : Ref::steal(PyTuple_New(0));
     if (!self->args) {
-        self->args = Ref::steal(PyTuple_New(0));
-        if (!self->args) {
-            return -1;
-        }
+        return -1;
     }
     self->kwargs = Ref::borrow(kwargs);
     self->func = std::move(f);
