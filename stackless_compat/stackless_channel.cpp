@@ -111,7 +111,13 @@ PyObject* none_or_null(PyObject* result) {
     Py_RETURN_NONE;
 }
 
-PyObject* channel_send(Channel* self, PyObject* value) {
+PyObject* channel_send(Channel* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"value", nullptr};
+    PyObject* value;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:send", const_cast<char**>(keywords),
+                                     &value)) {
+        return nullptr;
+    }
     return none_or_null(channel_action(self, value, 1));
 }
 
@@ -153,7 +159,13 @@ PyObject* channel_send_throw(Channel* self, PyObject* args, PyObject* kwargs) {
     return none_or_null(channel_action(self, bomb.get(), 1));
 }
 
-PyObject* channel_send_sequence(Channel* self, PyObject* seq) {
+PyObject* channel_send_sequence(Channel* self, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"seq", nullptr};
+    PyObject* seq;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:send_sequence",
+                                     const_cast<char**>(keywords), &seq)) {
+        return nullptr;
+    }
     Ref it = Ref::steal(PyObject_GetIter(seq));
     if (!it) {
         return nullptr;
@@ -296,14 +308,14 @@ PyGetSetDef channel_getsets[] = {
 PyMethodDef channel_methods[] = {
     {"__reduce__", refuse_pickle, METH_NOARGS, nullptr},
     {"__reduce_ex__", refuse_pickle, METH_O, nullptr},
-    METHOD("send", channel_send, METH_O, "send(value)\n\nSend a value over the channel."),
+    METHOD("send", channel_send, METH_VARARGS | METH_KEYWORDS, "send(value)\n\nSend a value over the channel."),
     METHOD("receive", channel_receive, METH_NOARGS, "receive() -> value"),
     METHOD("send_exception", channel_send_exception, METH_VARARGS,
            "send_exception(exc, *args)\n\nThe receiver raises exc(*args)."),
     METHOD("send_throw", channel_send_throw, METH_VARARGS | METH_KEYWORDS,
            "send_throw(exc, val=None, tb=None)\n\nThe receiver raises, as with the raise "
            "statement."),
-    METHOD("send_sequence", channel_send_sequence, METH_O,
+    METHOD("send_sequence", channel_send_sequence, METH_VARARGS | METH_KEYWORDS,
            "send_sequence(seq) -> count\n\nSend every item of seq."),
     METHOD("close", channel_close, METH_NOARGS,
            "close()\n\nNo operation that would block is allowed any more."),

@@ -426,3 +426,20 @@ def test_switch_trap_allows_exchanges_that_do_not_switch():
     finally:
         stackless.switch_trap(-1)
     stackless.run()
+
+
+def test_keyword_arguments():
+    c, got = stackless.channel(), []
+
+    def body():
+        while True:
+            got.append(c.receive())
+
+    t = stackless.tasklet(body)()
+    t.run()
+    assert c.send(value=1) is None
+    assert c.send_sequence(seq=[2, 3]) == 2
+    assert got == [1, 2, 3]
+    with pytest.raises(TypeError):
+        c.send()
+    t.kill()
