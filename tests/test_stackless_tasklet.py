@@ -1090,3 +1090,88 @@ def test_uncollectables_are_the_started_unfinished_tasklets():
     t.kill()
     assert t not in stackless.getuncollectables()
     stackless.run()
+
+
+# --- more ring edge cases ------------------------------------------------------
+
+
+def test_running_main_from_a_tasklet_ends_run_early():
+    out = []
+
+    def body():
+        out.append("a")
+        stackless.main.run()  # main is parked in run(): it is revived at once
+        out.append("a2")
+
+    t = stackless.tasklet(body)()
+    assert stackless.run() is None
+    assert out == ["a"] and t.scheduled and stackless.getruncount() == 2
+    stackless.run()
+    assert out == ["a", "a2"]
+
+
+def test_schedule_remove_of_the_last_tasklet_returns_to_run():
+    def body():
+        stackless.schedule_remove()
+
+    t = stackless.tasklet(body)()
+    stackless.run()
+    assert t.paused and t.alive and stackless.getruncount() == 1
+    t.kill()
+
+
+def test_switch_between_tasklets():
+    out = []
+
+    def a():
+        out.append("a1")
+        tb.switch()  # a is paused now
+        out.append("a2")
+
+    def b():
+        out.append("b1")
+        assert ta.paused
+        ta.insert()
+        stackless.schedule()
+        out.append("b2")
+
+    ta = stackless.tasklet(a)()
+    tb = stackless.tasklet(b)
+    tb.bind(b, ())
+    stackless.run()
+    assert out == ["a1", "b1", "a2", "b2"]
+
+
+def test_kill_pending_of_an_unstarted_tasklet_in_the_ring():
+    out = []
+    t = stackless.tasklet(out.append)(1)
+    t.kill(pending=True)
+    assert t.scheduled
+    stackless.run()
+    assert out == [] and not t.alive
+
+
+def test_exception_while_main_is_blocked_leaves_others_queued():
+    c = stackless.channel()
+    out = []
+
+    def bad():
+        raise OSError("io")
+
+    stackless.tasklet(bad)()
+    other = stackless.tasklet(out.append)("later")
+    with pytest.raises(OSError, match="io"):
+        c.receive()
+    assert other.scheduled and out == [] and c.balance == 0
+    stackless.run()
+    assert out == ["later"]
+
+
+def test_tempval_after_blocked_send_and_receive():
+    c = stackless.channel()
+    t = stackless.tasklet(c.send)(123)
+    t.run()
+    assert t.blocked and t.tempval == 123  # a blocked sender keeps its value
+    assert c.receive() == 123
+    assert t.tempval is None and t.scheduled
+    stackless.run()
