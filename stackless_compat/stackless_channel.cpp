@@ -111,14 +111,22 @@ PyObject* none_or_null(PyObject* result) {
     Py_RETURN_NONE;
 }
 
-PyObject* channel_send(Channel* self, PyObject* args, PyObject* kwargs) {
-    static const char* keywords[] = {"value", nullptr};
-    PyObject* value;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:send", const_cast<char**>(keywords),
-                                     &value)) {
+PyObject* channel_send(Channel* self, PyObject* const* args, Py_ssize_t nargs,
+                       PyObject* kwnames) {
+    Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw != 1) {
+        PyErr_Format(PyExc_TypeError, "send() takes exactly one argument (%zd given)",
+                     nargs + nkw);
         return nullptr;
     }
-    return none_or_null(channel_action(self, value, 1));
+    if (nkw == 1) {
+        PyObject* key = PyTuple_GET_ITEM(kwnames, 0);
+        if (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, "value") != 0) {
+            PyErr_Format(PyExc_TypeError, "send() got an unexpected keyword argument '%S'", key);
+            return nullptr;
+        }
+    }
+    return none_or_null(channel_action(self, args[0], 1));
 }
 
 PyObject* channel_receive(Channel* self, PyObject*) { return channel_action(self, Py_None, -1); }
@@ -308,7 +316,7 @@ PyGetSetDef channel_getsets[] = {
 PyMethodDef channel_methods[] = {
     {"__reduce__", refuse_pickle, METH_NOARGS, nullptr},
     {"__reduce_ex__", refuse_pickle, METH_O, nullptr},
-    METHOD("send", channel_send, METH_VARARGS | METH_KEYWORDS, "send(value)\n\nSend a value over the channel."),
+    METHOD("send", channel_send, METH_FASTCALL | METH_KEYWORDS, "send(value)\n\nSend a value over the channel."),
     METHOD("receive", channel_receive, METH_NOARGS, "receive() -> value"),
     METHOD("send_exception", channel_send_exception, METH_VARARGS,
            "send_exception(exc, *args)\n\nThe receiver raises exc(*args)."),

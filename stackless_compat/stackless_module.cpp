@@ -44,14 +44,26 @@ PyObject* mod_enable_softswitch(PyObject*, PyObject* flag) {
     Py_RETURN_FALSE;
 }
 
-// schedule(retval=current) and schedule_remove(retval=current).
-PyObject* schedule_generic(PyObject* args, PyObject* kwargs, bool remove) {
-    static const char* keywords[] = {"retval", nullptr};
-    PyObject* retval = nullptr;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     remove ? "|O:schedule_remove" : "|O:schedule",
-                                     const_cast<char**>(keywords), &retval)) {
+// schedule(retval=current) and schedule_remove(retval=current); vectorcall,
+// since they are on every switch's path.
+PyObject* schedule_generic(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                           bool remove) {
+    const char* name = remove ? "schedule_remove" : "schedule";
+    Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw > 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)", name,
+                     nargs + nkw);
         return nullptr;
+    }
+    PyObject* retval = nargs == 1 ? args[0] : nullptr;
+    if (nkw == 1) {
+        PyObject* key = PyTuple_GET_ITEM(kwnames, 0);
+        if (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, "retval") != 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%S'", name,
+                         key);
+            return nullptr;
+        }
+        retval = args[nargs];
     }
     StacklessThread* ts = thread_for_switch();
     if (ts == nullptr) {
@@ -66,12 +78,13 @@ PyObject* schedule_generic(PyObject* args, PyObject* kwargs, bool remove) {
     return schedule_task(ts, prev, ts->head);
 }
 
-PyObject* mod_schedule(PyObject*, PyObject* args, PyObject* kwargs) {
-    return schedule_generic(args, kwargs, false);
+PyObject* mod_schedule(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    return schedule_generic(args, nargs, kwnames, false);
 }
 
-PyObject* mod_schedule_remove(PyObject*, PyObject* args, PyObject* kwargs) {
-    return schedule_generic(args, kwargs, true);
+PyObject* mod_schedule_remove(PyObject*, PyObject* const* args, Py_ssize_t nargs,
+                              PyObject* kwnames) {
+    return schedule_generic(args, nargs, kwnames, true);
 }
 
 // run(): the caller becomes the watchdog. It leaves the ring, which then runs
@@ -211,10 +224,10 @@ PyMethodDef module_functions[] = {
          "getcurrentid() -> int\n\nAn id of the current tasklet (the thread id for main)."),
     FUNC("enable_softswitch", mod_enable_softswitch, METH_O,
          "enable_softswitch(flag) -> False\n\nThere is no soft switching here."),
-    FUNC("schedule", mod_schedule, METH_VARARGS | METH_KEYWORDS,
+    FUNC("schedule", mod_schedule, METH_FASTCALL | METH_KEYWORDS,
          "schedule(retval=stackless.current)\n\nSwitch to the next runnable tasklet; the "
          "caller stays runnable, at the end of the queue."),
-    FUNC("schedule_remove", mod_schedule_remove, METH_VARARGS | METH_KEYWORDS,
+    FUNC("schedule_remove", mod_schedule_remove, METH_FASTCALL | METH_KEYWORDS,
          "schedule_remove(retval=stackless.current)\n\nLike schedule(), but the caller is "
          "removed from the run queue."),
     FUNC("set_error_handler", mod_set_error_handler, METH_VARARGS,

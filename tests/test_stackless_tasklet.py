@@ -1175,3 +1175,18 @@ def test_tempval_after_blocked_send_and_receive():
     assert c.receive() == 123
     assert t.tempval is None and t.scheduled
     stackless.run()
+
+
+def test_schedule_argument_checks():
+    assert stackless.schedule(retval=5) == 5
+    assert stackless.schedule_remove(retval=6) == 6
+    with pytest.raises(TypeError, match=r"schedule\(\) takes at most 1 argument \(2 given\)"):
+        stackless.schedule(1, 2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
+        stackless.schedule_remove(x=1)
+    c = stackless.channel()
+    with pytest.raises(TypeError, match=r"send\(\) takes exactly one argument \(0 given\)"):
+        c.send()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'v'"):
+        c.send(v=1)
+    assert stackless.getruncount() == 1 and c.balance == 0
