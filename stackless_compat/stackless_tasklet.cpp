@@ -616,6 +616,34 @@ PyObject* throw_bomb(Tasklet* self, Ref bomb, bool pending) noexcept {
         }
         Py_RETURN_NONE;
     }
+    if (self->thread != nullptr && self->thread->exited.load()) {
+        // Its thread is gone: nothing can run it again. A kill drops its
+        // frames (objects they reference are leaked); anything else fails.
+        PyObject* type = reinterpret_cast<Bomb*>(bomb.get())->type.get();
+        int is_exit = PyObject_IsSubclass(type, PyExc_TaskletExit);
+        if (is_exit <= 0) {
+            if (is_exit == 0) {
+                PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
+            }
+            return nullptr;
+        }
+        Ref keep = Ref::borrow(as_object(self));
+        if (self->blocked != 0) {
+            Ref held = channel_unlink(self);
+        } else if (self->next != nullptr) {
+            Ref held = ring_remove(self->thread, self);
+        }
+        live_unlink(self);
+        if (self->co->status() == Coroutine::Status::suspended && !self->is_main) {
+            self->co->abandon();
+        }
+        self->alive = false;
+        self->func.reset();
+        self->args.reset();
+        self->kwargs.reset();
+        self->tempval = Ref::borrow(Py_None);
+        Py_RETURN_NONE;
+    }
     if (!check_own_thread(self)) {
         return nullptr;
     }

@@ -1190,3 +1190,36 @@ def test_schedule_argument_checks():
     with pytest.raises(TypeError, match="unexpected keyword argument 'v'"):
         c.send(v=1)
     assert stackless.getruncount() == 1 and c.balance == 0
+
+
+def test_kill_of_a_tasklet_whose_thread_ended_drops_it():
+    c = stackless.channel()
+    made = {}
+
+    def thread_body():
+        def paused():
+            stackless.schedule_remove()
+
+        def blocked():
+            c.receive()
+
+        made["paused"] = stackless.tasklet(paused)()
+        made["paused"].run()
+        made["blocked"] = stackless.tasklet(blocked)()
+        made["blocked"].run()
+        made["unstarted"] = stackless.tasklet(f, ())
+        made["runnable"] = stackless.tasklet(f)()  # left in the ring, never run
+
+    th = threading.Thread(target=thread_body)
+    th.start()
+    th.join()
+    assert c.balance == -1
+    for name in ("paused", "blocked", "unstarted", "runnable"):
+        t = made[name]
+        assert t.alive and t.thread_id == -1
+        with pytest.raises(RuntimeError, match="tasklet has no thread"):
+            t.throw(ValueError)
+        assert t.kill() is None
+        assert not t.alive and not t.scheduled and not t.blocked
+        assert t not in stackless.getuncollectables()
+    assert c.balance == 0 and c.queue is None
