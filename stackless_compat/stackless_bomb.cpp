@@ -110,6 +110,21 @@ Ref make_bomb(PyObject* type, PyObject* value, PyObject* traceback) noexcept {
     return Ref::steal(bomb_new(&Bomb_Type, args.get(), nullptr));
 }
 
+Ref bomb_from_class_and_args(PyObject* args, const char* method) noexcept {
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject* cls = n > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+    if (cls == nullptr || !PyExceptionClass_Check(cls)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s needs Exception or string subclass as first parameter", method);
+        return Ref();
+    }
+    Ref rest = Ref::steal(PyTuple_GetSlice(args, 1, n));
+    if (!rest) {
+        return Ref();
+    }
+    return make_bomb(cls, rest.get(), nullptr);
+}
+
 Ref bomb_from_error() noexcept {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);

@@ -132,19 +132,7 @@ PyObject* channel_send(Channel* self, PyObject* const* args, Py_ssize_t nargs,
 PyObject* channel_receive(Channel* self, PyObject*) { return channel_action(self, Py_None, -1); }
 
 PyObject* channel_send_exception(Channel* self, PyObject* args) {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    PyObject* cls = n > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
-    if (cls == nullptr || !PyExceptionClass_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "channel.send_exception needs Exception or string subclass as first "
-                        "parameter");
-        return nullptr;
-    }
-    Ref rest = Ref::steal(PyTuple_GetSlice(args, 1, n));
-    if (!rest) {
-        return nullptr;
-    }
-    Ref bomb = make_bomb(cls, rest.get(), nullptr);
+    Ref bomb = bomb_from_class_and_args(args, "channel.send_exception");
     if (!bomb) {
         return nullptr;
     }

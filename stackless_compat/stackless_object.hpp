@@ -121,6 +121,10 @@ inline bool is_bomb(PyObject* o) noexcept { return o != nullptr && PyObject_Type
 // --- bomb (stackless_bomb.cpp) ---
 // A bomb of (type, value, traceback); null with an exception set on failure.
 Ref make_bomb(PyObject* type, PyObject* value, PyObject* traceback) noexcept;
+// A bomb of (cls, *rest) from args = (cls, *rest), as send_exception() and
+// raise_exception() take them; TypeError naming `method` when cls is not an
+// exception class.
+Ref bomb_from_class_and_args(PyObject* args, const char* method) noexcept;
 // The exception set now, taken into a bomb (the error is cleared).
 Ref bomb_from_error() noexcept;
 // A bomb with raise-statement semantics of (exc, val, tb), as throw() takes

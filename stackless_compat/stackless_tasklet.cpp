@@ -353,19 +353,7 @@ PyObject* tasklet_throw(Tasklet* self, PyObject* args, PyObject* kwargs) {
 }
 
 PyObject* tasklet_raise_exception(Tasklet* self, PyObject* args) {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    PyObject* cls = n > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
-    if (cls == nullptr || !PyExceptionClass_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "tasklet.raise_exception needs Exception or string subclass as first "
-                        "parameter");
-        return nullptr;
-    }
-    Ref rest = Ref::steal(PyTuple_GetSlice(args, 1, n));
-    if (!rest) {
-        return nullptr;
-    }
-    Ref bomb = make_bomb(cls, rest.get(), nullptr);
+    Ref bomb = bomb_from_class_and_args(args, "tasklet.raise_exception");
     if (!bomb) {
         return nullptr;
     }

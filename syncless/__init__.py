@@ -45,22 +45,7 @@ def install_greenlet():
     Call it before anything imports greenlet: a module that already holds the
     real greenlet would keep running on it. Calling it again is harmless.
     """
-    path = greenlet_path()
-    loaded = sys.modules.get("greenlet")
-    if loaded is not None:
-        origin = os.path.dirname(os.path.dirname(getattr(loaded, "__file__", "") or ""))
-        if origin == path:
-            return loaded
-        raise RuntimeError(
-            "syncless.install_greenlet() must run before greenlet is imported; "
-            "greenlet was already imported from %r" % getattr(loaded, "__file__", None)
-        )
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    import importlib
-
-    importlib.invalidate_caches()
-    return importlib.import_module("greenlet")
+    return _install("greenlet", greenlet_path())
 
 
 def stackless_path():
@@ -74,18 +59,24 @@ def install_stackless():
     Returns the ``stackless`` module. Calling it again is harmless; a
     ``stackless`` imported from elsewhere first is an error.
     """
-    path = stackless_path()
-    loaded = sys.modules.get("stackless")
+    return _install("stackless", stackless_path())
+
+
+def _install(name, path):
+    """Import module ``name`` from ``path``, put first on ``sys.path``."""
+    loaded = sys.modules.get(name)
     if loaded is not None:
-        if os.path.dirname(getattr(loaded, "__file__", "") or "") == path:
+        where = os.path.abspath(getattr(loaded, "__file__", "") or "")
+        if where.startswith(path + os.sep):
             return loaded
         raise RuntimeError(
-            "syncless.install_stackless() must run before stackless is imported; "
-            "stackless was already imported from %r" % getattr(loaded, "__file__", None)
+            "syncless.install_%s() must run before %s is imported; "
+            "%s was already imported from %r"
+            % (name, name, name, getattr(loaded, "__file__", None))
         )
     if path not in sys.path:
         sys.path.insert(0, path)
     import importlib
 
     importlib.invalidate_caches()
-    return importlib.import_module("stackless")
+    return importlib.import_module(name)
