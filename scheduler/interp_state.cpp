@@ -160,15 +160,17 @@ bool InterpState::discard_frames() noexcept {
         return false;
     }
     release_frame_objects(current_frame_);
-    PyObjectArenaAllocator arena;
-    PyObject_GetArenaAllocator(&arena);
-    _PyStackChunk* chunk = datastack_chunk_;
     // The last chunk of the chain (previous == NULL) is the root chunk in the
-    // stack slot; CPython allocated the others through the arena allocator.
-    while (chunk != nullptr && chunk->previous != nullptr) {
-        _PyStackChunk* previous = chunk->previous;
-        arena.free(arena.ctx, chunk, chunk->size);
-        chunk = previous;
+    // stack slot; CPython allocated any others through the arena allocator.
+    _PyStackChunk* chunk = datastack_chunk_;
+    if (chunk != nullptr && chunk->previous != nullptr) {
+        PyObjectArenaAllocator arena;
+        PyObject_GetArenaAllocator(&arena);
+        while (chunk->previous != nullptr) {
+            _PyStackChunk* previous = chunk->previous;
+            arena.free(arena.ctx, chunk, chunk->size);
+            chunk = previous;
+        }
     }
     datastack_chunk_ = nullptr;
     datastack_top_ = nullptr;

@@ -195,14 +195,15 @@ void StackPool::release(StackSlot slot) noexcept {
     hot_.push_back(slot.base);
 }
 
-// One word every 256 bytes of the page below the kept zone: a stack that
-// reached that deep wrote some of them (return addresses, saved registers).
+// One word every 512 bytes of the page below the kept zone: a stack that
+// reached that deep wrote some of them (every frame saves a return address).
 // A miss only keeps pages resident; it never corrupts.
 bool StackPool::went_deep(const StackSlot& slot) const noexcept {
-    const auto* probe =
-        reinterpret_cast<const std::uint64_t*>(slot.stack_top - kept_stack_bytes - page_);
+    // The whole page below the kept zone (stack_top is not page-aligned).
+    auto kept_low = reinterpret_cast<std::uintptr_t>(slot.stack_top - kept_stack_bytes);
+    const auto* probe = reinterpret_cast<const std::uint64_t*>((kept_low & ~(page_ - 1)) - page_);
     std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < page_ / sizeof(std::uint64_t); i += 32) {
+    for (std::size_t i = 0; i < page_ / sizeof(std::uint64_t); i += 64) {
         seen |= probe[i];
     }
     return seen != 0;
