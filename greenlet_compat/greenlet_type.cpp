@@ -279,17 +279,7 @@ PyObject* get_parent(PyGreenlet* self, void*) {
 
 int setter_parent(PyGreenlet* self, PyObject* value, void*) { return set_parent(self, value); }
 
-PyObject* get_frame(PyGreenlet* self, void*) {
-    Greenlet* g = self->pimpl;
-    if (g->co->status() != Coroutine::Status::suspended) {
-        Py_RETURN_NONE;
-    }
-    PyFrameObject* frame = g->co->state().frame_object(PyThreadState_GET());
-    if (frame == nullptr) {
-        return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
-    }
-    return Py_NewRef(reinterpret_cast<PyObject*>(frame));
-}
+PyObject* get_frame(PyGreenlet* self, void*) { return self->pimpl->co->suspended_frame(); }
 
 PyObject* get_context(PyGreenlet* self, void*) {
     Greenlet* g = self->pimpl;

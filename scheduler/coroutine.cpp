@@ -133,6 +133,17 @@ void Coroutine::finish(Coroutine* next) noexcept {
     Py_FatalError("syncless: a finished coroutine was resumed");
 }
 
+PyObject* Coroutine::suspended_frame() noexcept {
+    if (status_ != Status::suspended) {
+        Py_RETURN_NONE;
+    }
+    PyFrameObject* frame = state_.frame_object(PyThreadState_GET());
+    if (frame == nullptr) {
+        return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
+    }
+    return Py_NewRef(reinterpret_cast<PyObject*>(frame));
+}
+
 void Coroutine::abandon() noexcept {
     // A frame object still held elsewhere reads this stack's frame memory:
     // then the slot is leaked rather than reused under it.

@@ -41,6 +41,10 @@ public:
                    ? static_cast<std::size_t>(slot_.stack_top - static_cast<char*>(context_))
                    : 0;
     }
+    // gr_frame / tasklet.frame: a new reference to the frame object of a
+    // suspended coroutine's innermost frame, None when it is not suspended
+    // (or has no frame), null with MemoryError when it cannot be made.
+    PyObject* suspended_frame() noexcept;
     // The face object this coroutine belongs to (a greenlet, a tasklet).
     void* owner() const noexcept { return owner_; }
     void set_owner(void* owner) noexcept { owner_ = owner; }

@@ -477,14 +477,10 @@ PyObject* get_frame(Tasklet* s, void*) {
         PyFrameObject* frame = PyEval_GetFrame();
         return Py_NewRef(frame != nullptr ? reinterpret_cast<PyObject*>(frame) : Py_None);
     }
-    if (s->co->status() != Coroutine::Status::suspended || s->thread != this_thread_if_any()) {
+    if (s->thread != this_thread_if_any()) {
         Py_RETURN_NONE;
     }
-    PyFrameObject* frame = s->co->state().frame_object(PyThreadState_GET());
-    if (frame == nullptr) {
-        return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
-    }
-    return Py_NewRef(reinterpret_cast<PyObject*>(frame));
+    return s->co->suspended_frame();
 }
 PyObject* get_channel(Tasklet* s, void*) {
     return Py_NewRef(s->channel != nullptr ? as_object(s->channel) : Py_None);
