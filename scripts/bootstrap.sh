@@ -12,7 +12,8 @@ versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(3.11 3.12 3.13)
 
 debian_packages=(build-essential ccache ninja-build cmake pkg-config
-                 libboost-context-dev libevent-dev libc-ares-dev libssl-dev libgtest-dev)
+                 libboost-context-dev libevent-dev libc-ares-dev libssl-dev libgtest-dev
+                 dnsmasq mariadb-server redis-server)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +21,16 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  # The servers are for tests, which start throw-away ones of their own
+  # (tests/real_servers.py): while this script runs, a policy-rc.d answering
+  # 101 keeps apt from starting them as services. A policy the machine already
+  # has stays as it is.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod 755 "$policy"
+  fi
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -42,8 +53,7 @@ for v in "${versions[@]}"; do
   venv=.venv/$v
   [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q scikit-build-core ninja cmake \
-      pytest pytest-timeout psutil objgraph setuptools gevent greenlet==3.5.6
+  "$venv/bin/python" -m pip install -q scikit-build-core ninja cmake -r tests/requirements.txt
   # No build isolation and a fixed build dir: a rebuild recompiles only what changed.
   "$venv/bin/python" -m pip install -q --no-build-isolation --no-deps \
       -Cbuild-dir="build/py$v" .

@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 venv=.venv/asan-3.11
 base_python=.venv/3.11/bin/python   # made by scripts/bootstrap.sh
 [ -x "$venv/bin/python" ] || "$base_python" -m venv "$venv"
-"$venv/bin/python" -m pip install -q scikit-build-core ninja cmake \
-    pytest pytest-timeout psutil objgraph setuptools gevent greenlet==3.5.6
+"$venv/bin/python" -m pip install -q scikit-build-core ninja cmake -r tests/requirements.txt
 "$venv/bin/python" -m pip install -q --no-build-isolation --no-deps \
     -Cbuild-dir=build/asan-3.11 -Ccmake.define.SYNCLESS_SANITIZE=ON .
 

@@ -146,6 +146,8 @@ StacklessThread* find_thread(unsigned long thread_id) noexcept;
 StacklessThread* thread_for_switch() noexcept;
 
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept;   // at the tail; takes a reference
+// Right after `pos` (which is in the ring), so it runs before the rest.
+void ring_insert_after(StacklessThread* ts, Tasklet* pos, Tasklet* t) noexcept;
 Ref ring_remove(StacklessThread* ts, Tasklet* t) noexcept;    // returns the ring's reference
 void channel_append(Channel* c, Tasklet* t, int dir) noexcept;  // takes a reference
 Ref channel_unlink(Tasklet* t) noexcept;                       // returns the queue's reference

@@ -23,6 +23,25 @@ struct ExitHook {
 };
 thread_local ExitHook exit_hook;
 
+// threading's join() returns once the thread's PyThreadState is cleared,
+// before C++ thread_local destructors run: a capsule in the thread's dict
+// marks the exit in time for code that joined the thread.
+void mark_exited(PyObject* capsule) noexcept {
+    auto* state = static_cast<StacklessThread*>(PyCapsule_GetPointer(capsule, "syncless.thread"));
+    if (state != nullptr) {
+        state->exited.store(true);
+    }
+}
+
+bool watch_thread_exit(StacklessThread* ts) noexcept {
+    PyObject* dict = PyThreadState_GetDict();
+    if (dict == nullptr) {
+        return true;  // no Python thread state dict: the exit hook does it
+    }
+    Ref marker = Ref::steal(PyCapsule_New(ts, "syncless.thread", &mark_exited));
+    return marker && PyDict_SetItemString(dict, "syncless.stackless_thread", marker.get()) == 0;
+}
+
 Tasklet* live_head = nullptr;
 
 // Every thread state made, for get_thread_info(); touched with the GIL held.
@@ -47,6 +66,11 @@ StacklessThread* create_thread_state() noexcept {
     }
     ts->core = &core;
     ts->thread_id = PyThread_get_thread_ident();
+    if (!watch_thread_exit(ts)) {
+        delete ts;
+        Py_DECREF(main);
+        return nullptr;
+    }
     exit_hook.state = ts;
     all_threads.push_back(ts);
     ts->main = Ref::steal(as_object(main));
@@ -198,6 +222,15 @@ void ring_insert(StacklessThread* ts, Tasklet* t) noexcept {
         head->prev->next = t;
         head->prev = t;
     }
+    ++ts->runcount;
+}
+
+void ring_insert_after(StacklessThread* ts, Tasklet* pos, Tasklet* t) noexcept {
+    Py_INCREF(as_object(t));
+    t->prev = pos;
+    t->next = pos->next;
+    pos->next->prev = t;
+    pos->next = t;
     ++ts->runcount;
 }
 

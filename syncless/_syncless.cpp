@@ -3,6 +3,7 @@
 #include <Python.h>
 
 #include "../greenlet_compat/greenlet_module.hpp"
+#include "../io/coio_module.hpp"
 #include "../stackless_compat/stackless_module.hpp"
 #include "../scheduler/stack_pool.hpp"
 
@@ -68,6 +69,12 @@ PyMODINIT_FUNC PyInit__syncless() {
     if (stackless_module == nullptr ||
         PyModule_AddObject(module, "stackless_module", stackless_module) < 0) {
         Py_XDECREF(stackless_module);
+        Py_DECREF(module);
+        return nullptr;
+    }
+    PyObject* coio_module = syncless::io::create_coio_module();
+    if (coio_module == nullptr || PyModule_AddObject(module, "coio_module", coio_module) < 0) {
+        Py_XDECREF(coio_module);
         Py_DECREF(module);
         return nullptr;
     }

@@ -3,3 +3,53 @@
 import syncless
 
 syncless.install_greenlet()
+
+import pytest  # noqa: E402
+
+import real_servers  # noqa: E402
+
+# Real servers on loopback for client tests (tests/real_servers.py): each starts
+# once per run, and only if some test asks for it.
+DNS_ZONE = real_servers.DnsZone(
+    a={
+        "host.syncless.test": ["127.0.0.2"],
+        "multi.syncless.test": ["127.0.0.3", "127.0.0.4", "127.0.0.5"],
+        "loopback.syncless.test": ["127.0.0.1"],
+    },
+    aaaa={
+        "host.syncless.test": ["2001:db8::2"],
+        "v6only.syncless.test": ["2001:db8::6"],
+        "loopback.syncless.test": ["::1"],
+    },
+    cname={
+        "alias.syncless.test": "middle.syncless.test",
+        "middle.syncless.test": "host.syncless.test",
+    },
+    ptr={"127.0.0.9": "reverse.syncless.test"},
+    txt={"txt.syncless.test": ["syncless test record", "second, with a comma"]},
+)
+
+
+@pytest.fixture(scope="session")
+def dns_server():
+    """dnsmasq serving DNS_ZONE (also as ``dns_server.zone``)."""
+    with real_servers.DnsServer(DNS_ZONE) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def silent_dns_server():
+    with real_servers.SilentDnsServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    with real_servers.MariaDbServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    with real_servers.RedisServer() as server:
+        yield server

@@ -1,0 +1,372 @@
+#include "hub.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "waiter.hpp"
+#include "waker.hpp"
+
+namespace syncless::io {
+
+using namespace stackless_face;
+
+namespace {
+
+SYNCLESS_STATIC_TLS thread_local Hub* this_hub = nullptr;
+
+// signal.set_wakeup_fd(fd) in the main thread, unless the program (asyncio,
+// say) has its own: then signals wait for the next Python code to run.
+bool take_signal_wakeup(int fd) noexcept {
+    Ref signal_module = Ref::steal(PyImport_ImportModule("signal"));
+    if (!signal_module) {
+        return false;
+    }
+    Ref old = Ref::steal(PyObject_CallMethod(signal_module.get(), "set_wakeup_fd", "i", fd));
+    if (!old) {
+        PyErr_Clear();  // ValueError: not the main thread
+        return false;
+    }
+    long previous = PyLong_AsLong(old.get());
+    if (previous != -1) {
+        Ref back = Ref::steal(
+            PyObject_CallMethod(signal_module.get(), "set_wakeup_fd", "l", previous));
+        PyErr_Clear();
+        return false;
+    }
+    return true;
+}
+
+void drain(int fd) noexcept {
+    char buffer[256];
+    while (read(fd, buffer, sizeof buffer) > 0) {
+    }
+}
+
+}  // namespace
+
+Hub* Hub::if_any() noexcept { return this_hub; }
+
+Hub* Hub::for_this_thread() noexcept {
+    if (this_hub != nullptr) {
+        return this_hub;
+    }
+    // Lives as long as the thread's core: parked tasklets point into it.
+    auto* hub = new (std::nothrow) Hub();
+    if (hub == nullptr) {
+        PyErr_NoMemory();
+        return nullptr;
+    }
+    if (!hub->init()) {
+        return nullptr;  // leaked on purpose: a half-made base may hold events
+    }
+    this_hub = hub;
+    return hub;
+}
+
+bool Hub::init() noexcept {
+    StacklessThread* ts = this_thread();
+    if (ts == nullptr) {
+        return false;
+    }
+    event_config* config = event_config_new();
+    if (config == nullptr) {
+        PyErr_NoMemory();
+        return false;
+    }
+    // The changelist folds the delete of a fired one-shot event and its
+    // re-add by the next wait into no epoll_ctl at all.
+    event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
+                                      EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base_ = event_base_new_with_config(config);
+    event_config_free(config);
+    if (base_ == nullptr) {
+        PyErr_SetString(PyExc_OSError, "libevent: cannot create an event base");
+        return false;
+    }
+    thread_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (thread_fd_ < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return false;
+    }
+    thread_event_ = event_new(base_, thread_fd_, EV_READ | EV_PERSIST, &on_thread_fd, this);
+    if (thread_event_ == nullptr || event_add(thread_event_, nullptr) < 0) {
+        PyErr_SetString(PyExc_OSError, "libevent: cannot watch the thread wake-up fd");
+        return false;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, signal_fds_) == 0) {
+        if (take_signal_wakeup(signal_fds_[1])) {
+            signal_event_ =
+                event_new(base_, signal_fds_[0], EV_READ | EV_PERSIST, &on_signal_fd, this);
+            if (signal_event_ != nullptr) {
+                event_add(signal_event_, nullptr);
+            }
+        }
+    }
+
+    static PyMethodDef loop_def = {"syncless_hub", reinterpret_cast<PyCFunction>(&loop_entry),
+                                   METH_NOARGS, "The event loop of this thread's hub."};
+    Ref capsule = Ref::steal(PyCapsule_New(this, "syncless.hub", nullptr));
+    if (!capsule) {
+        return false;
+    }
+    Ref func = Ref::steal(PyCFunction_New(&loop_def, capsule.get()));
+    if (!func) {
+        return false;
+    }
+    // Bound and set up like tasklet(func)(), then taken out of the ring:
+    // park() puts it back when the first wait needs it.
+    Ref tasklet =
+        Ref::steal(PyObject_CallOneArg(reinterpret_cast<PyObject*>(&Tasklet_Type), func.get()));
+    if (!tasklet) {
+        return false;
+    }
+    Ref setup = Ref::steal(PyObject_CallNoArgs(tasklet.get()));
+    if (!setup) {
+        return false;
+    }
+    Ref held = ring_remove(ts, reinterpret_cast<Tasklet*>(tasklet.get()));
+    tasklet_ = std::move(tasklet);
+    return true;
+}
+
+PyObject* Hub::loop_entry(PyObject* capsule, PyObject*) noexcept {
+    auto* hub = static_cast<Hub*>(PyCapsule_GetPointer(capsule, "syncless.hub"));
+    StacklessThread* ts = this_thread();
+    if (hub == nullptr || ts == nullptr) {
+        return nullptr;
+    }
+    hub->loop(ts);
+    Py_RETURN_NONE;
+}
+
+void Hub::loop(StacklessThread* ts) noexcept {
+    Tasklet* self = tasklet();
+    for (;;) {
+        if (waiting_ == 0) {
+            leave_ring(ts);
+            continue;
+        }
+        // Block only when nothing else can run; otherwise one pass.
+        cursor_ = self;
+        if (ts->runcount > 1) {
+            event_base_loop(base_, EVLOOP_NONBLOCK);
+        } else {
+            // Other threads (the thread pool) run while this one blocks; the
+            // first callback takes the GIL back.
+            released_ = PyEval_SaveThread();
+            event_base_loop(base_, EVLOOP_ONCE);
+            hold_gil();
+        }
+        cursor_ = nullptr;
+        if (signalled_) {
+            signalled_ = false;
+            if (PyErr_CheckSignals() < 0) {
+                deliver_to_main(ts);
+            }
+        }
+        Ref value = Ref::steal(schedule_task(ts, self, self->next));
+        if (!value) {
+            deliver_to_main(ts);
+        }
+    }
+}
+
+// Nothing waits: float until park() brings the hub back. If that empties
+// the ring, the watchdog runs; one blocked on a channel can never be woken.
+void Hub::leave_ring(StacklessThread* ts) noexcept {
+    Tasklet* self = tasklet();
+    Ref held = ring_remove(ts, self);
+    Tasklet* next = ts->head;
+    if (next == nullptr) {
+        next = watchdog(ts);
+        if (next->blocked != 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Deadlock: the last runnable tasklet cannot be blocked.");
+            Ref bomb = bomb_from_error();
+            if (bomb) {
+                next->tempval = std::move(bomb);
+            }
+        }
+    }
+    Ref value = Ref::steal(schedule_task(ts, self, next));
+    if (!value) {
+        deliver_to_main(ts);
+    }
+}
+
+// An exception reached the hub (a signal handler raised, say
+// KeyboardInterrupt): the main tasklet gets it, next. TaskletExit (someone
+// killed the hub) is dropped: the hub outlives its thread's tasklets.
+void Hub::deliver_to_main(StacklessThread* ts) noexcept {
+    if (PyErr_ExceptionMatches(PyExc_TaskletExit)) {
+        PyErr_Clear();
+        return;
+    }
+    Ref bomb = bomb_from_error();
+    if (!bomb) {
+        PyErr_WriteUnraisable(nullptr);
+        return;
+    }
+    auto* main = reinterpret_cast<Tasklet*>(ts->main.get());
+    main->tempval = std::move(bomb);
+    Tasklet* self = tasklet();
+    if (main->blocked != 0) {
+        Ref held = channel_unlink(main);
+    }
+    if (main->next == nullptr) {
+        if (self->next != nullptr) {
+            ring_insert_after(ts, self, main);
+        } else {
+            ring_insert(ts, main);
+        }
+    }
+}
+
+PyObject* Hub::park(StacklessThread* ts) noexcept {
+    Tasklet* me = ts->current;
+    Tasklet* hub = tasklet();
+    if (me == hub) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot block in the hub (a signal handler or event callback waited)");
+        return nullptr;
+    }
+    if (hub->next == nullptr) {
+        ring_insert(ts, hub);
+    }
+    // The ring's reference may be the only one: it stays until me runs again.
+    Ref held = me->next != nullptr ? ring_remove(ts, me) : Ref::borrow(reinterpret_cast<PyObject*>(me));
+    me->tempval = Ref::borrow(Py_None);
+    return schedule_task(ts, me, ts->head);
+}
+
+void Hub::wake(Tasklet* t) noexcept {
+    if (t->next != nullptr || t->blocked != 0 || !t->alive) {
+        return;  // already runnable (insert(), kill()) or gone
+    }
+    StacklessThread* ts = t->thread;
+    if (cursor_ != nullptr && cursor_->next != nullptr) {
+        ring_insert_after(ts, cursor_, t);
+        cursor_ = t;
+    } else {
+        ring_insert(ts, t);
+    }
+}
+
+void Hub::add_fd_waiter(Waiter* w) noexcept {
+    auto index = static_cast<std::size_t>(w->fd);
+    if (index >= fd_waiters_.size()) {
+        fd_waiters_.resize(index + 1 > 2 * fd_waiters_.size() ? index + 1 : 2 * fd_waiters_.size(),
+                           nullptr);
+    }
+    Waiter*& head = fd_waiters_[index];
+    w->fd_prev = nullptr;
+    w->fd_next = head;
+    if (head != nullptr) {
+        head->fd_prev = w;
+    }
+    head = w;
+}
+
+void Hub::remove_fd_waiter(Waiter* w) noexcept {
+    if (w->fd_prev != nullptr) {
+        w->fd_prev->fd_next = w->fd_next;
+    } else {
+        fd_waiters_[static_cast<std::size_t>(w->fd)] = w->fd_next;
+    }
+    if (w->fd_next != nullptr) {
+        w->fd_next->fd_prev = w->fd_prev;
+    }
+    w->fd_next = w->fd_prev = nullptr;
+}
+
+int Hub::cancel_fd_waiters(int fd) noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fd_waiters_.size()) {
+        return 0;
+    }
+    int count = 0;
+    for (Waiter* w = fd_waiters_[static_cast<std::size_t>(fd)]; w != nullptr; w = w->fd_next) {
+        if (!w->closed) {
+            w->closed = true;
+            // The fd may be reused at once: its registration goes now.
+            event_del(&w->ev);
+            wake(w->tasklet);
+            ++count;
+        }
+    }
+    return count;
+}
+
+void Hub::post_from_thread(Waker* w) noexcept {
+    {
+        std::lock_guard<std::mutex> guard(posted_lock_);
+        posted_.push_back(Ref::borrow(reinterpret_cast<PyObject*>(w)));
+    }
+    std::uint64_t one = 1;
+    ssize_t written = write(thread_fd_, &one, sizeof one);
+    (void)written;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+}
+
+void Hub::on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept {
+    auto* hub = static_cast<Hub*>(arg);
+    hub->hold_gil();
+    std::uint64_t count;
+    ssize_t got = read(fd, &count, sizeof count);
+    (void)got;
+    std::vector<Ref> posted;
+    {
+        std::lock_guard<std::mutex> guard(hub->posted_lock_);
+        posted.swap(hub->posted_);
+    }
+    for (Ref& w : posted) {
+        waker_deliver(reinterpret_cast<Waker*>(w.get()));
+    }
+}
+
+void Hub::on_signal_fd(evutil_socket_t fd, short, void* arg) noexcept {
+    auto* hub = static_cast<Hub*>(arg);
+    hub->hold_gil();
+    drain(fd);
+    hub->signalled_ = true;
+    event_base_loopbreak(hub->base_);
+}
+
+bool Hub::reinit() noexcept {
+    if (event_reinit(base_) < 0) {
+        PyErr_SetString(PyExc_OSError, "libevent: cannot reinitialise the event base after fork");
+        return false;
+    }
+    // The parent's eventfd and wake-up pair would carry its wake-ups here.
+    int fresh = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fresh < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return false;
+    }
+    event_del(thread_event_);
+    close(thread_fd_);
+    thread_fd_ = fresh;
+    event_assign(thread_event_, base_, thread_fd_, EV_READ | EV_PERSIST, &on_thread_fd, this);
+    event_add(thread_event_, nullptr);
+    posted_.clear();
+    if (signal_event_ != nullptr) {
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0) {
+            event_del(signal_event_);
+            close(signal_fds_[0]);
+            close(signal_fds_[1]);
+            signal_fds_[0] = pair[0];
+            signal_fds_[1] = pair[1];
+            Ref signal_module = Ref::steal(PyImport_ImportModule("signal"));
+            Ref old = signal_module ? Ref::steal(PyObject_CallMethod(
+                                          signal_module.get(), "set_wakeup_fd", "i", pair[1]))
+                                    : Ref();
+            PyErr_Clear();
+            event_assign(signal_event_, base_, pair[0], EV_READ | EV_PERSIST, &on_signal_fd, this);
+            event_add(signal_event_, nullptr);
+        }
+    }
+    return true;
+}
+
+}  // namespace syncless::io

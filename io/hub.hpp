@@ -1,0 +1,95 @@
+// The hub: one per thread, a tasklet that runs the libevent loop.
+//
+// It is in the run ring only while some coroutine waits on I/O or a timer,
+// so a program without I/O sees plain Stackless scheduling. While it is in
+// the ring it polls without blocking once per round (a yield loop does not
+// starve I/O) and blocks only when it is the one runnable tasklet. Event
+// callbacks run no user code: they make the waiting tasklets runnable, right
+// after the hub, so those woken by I/O run before the rest of the round.
+#pragma once
+#include <event2/event.h>
+
+#include <mutex>
+#include <vector>
+
+#include "../stackless_compat/stackless_object.hpp"
+
+namespace syncless::io {
+
+using stackless_face::StacklessThread;
+using stackless_face::Tasklet;
+
+struct Waiter;
+struct Waker;
+
+class Hub {
+public:
+    // The calling thread's hub, made on first use; null with an exception set
+    // when it cannot be made.
+    static Hub* for_this_thread() noexcept;
+    static Hub* if_any() noexcept;
+
+    event_base* base() const noexcept { return base_; }
+    Tasklet* tasklet() const noexcept { return reinterpret_cast<Tasklet*>(tasklet_.get()); }
+    // Waits that hold a registration now (the leak count tests read).
+    long waiting() const noexcept { return waiting_; }
+
+    // Parks the running tasklet (which has registered what wakes it) until
+    // something makes it runnable again. Returns what schedule_task returns:
+    // a new reference, or null with the exception that woke it.
+    PyObject* park(StacklessThread* ts) noexcept;
+    // Makes a parked tasklet runnable; from an event callback, after the
+    // ones this loop pass woke before it.
+    void wake(Tasklet* t) noexcept;
+
+    // Every event callback calls this first: the loop blocks without the GIL.
+    void hold_gil() noexcept {
+        if (released_ != nullptr) {
+            PyEval_RestoreThread(released_);
+            released_ = nullptr;
+        }
+    }
+
+    void add_fd_waiter(Waiter* w) noexcept;
+    void remove_fd_waiter(Waiter* w) noexcept;
+    // Wakes every waiter on `fd` with the fd-closed error; returns how many.
+    int cancel_fd_waiters(int fd) noexcept;
+
+    // A waker of another thread fired (GIL held): queue it for this hub.
+    void post_from_thread(Waker* w) noexcept;
+
+    // After fork(), in the child: the epoll set is shared with the parent.
+    bool reinit() noexcept;
+
+    // wait_for() and Waker count their registrations here.
+    void count_wait(int delta) noexcept { waiting_ += delta; }
+
+private:
+    Hub() noexcept = default;
+    bool init() noexcept;
+    static PyObject* loop_entry(PyObject* self, PyObject*) noexcept;
+    void loop(StacklessThread* ts) noexcept;
+    void deliver_to_main(StacklessThread* ts) noexcept;
+    void leave_ring(StacklessThread* ts) noexcept;
+    static void on_signal_fd(evutil_socket_t fd, short, void* arg) noexcept;
+    static void on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept;
+
+    event_base* base_ = nullptr;
+    Ref tasklet_;
+    long waiting_ = 0;
+    Tasklet* cursor_ = nullptr;         // where the next woken tasklet goes
+    PyThreadState* released_ = nullptr; // the GIL is released while blocked
+    std::vector<Waiter*> fd_waiters_;   // per fd, a list through Waiter::fd_next
+    // Python's signal handler writes to signal_fds_[1] (set_wakeup_fd), so
+    // a blocked loop returns and the hub runs the Python-level handlers.
+    int signal_fds_[2] = {-1, -1};
+    event* signal_event_ = nullptr;
+    bool signalled_ = false;
+    // Wakers fired in other threads; thread_fd_ wakes this loop.
+    std::mutex posted_lock_;
+    std::vector<Ref> posted_;
+    int thread_fd_ = -1;
+    event* thread_event_ = nullptr;
+};
+
+}  // namespace syncless::io

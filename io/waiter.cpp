@@ -1,0 +1,143 @@
+#include "waiter.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <memory>
+#include <new>
+
+namespace syncless::io {
+
+using namespace stackless_face;
+
+namespace {
+
+void on_event(evutil_socket_t, short what, void* arg) noexcept {
+    auto* w = static_cast<Waiter*>(arg);
+    w->hub->hold_gil();
+    w->fired = what;
+    w->hub->wake(w->tasklet);
+}
+
+timeval to_timeval(double seconds) noexcept {
+    timeval tv;
+    double whole = std::floor(seconds);
+    tv.tv_sec = static_cast<time_t>(whole);
+    tv.tv_usec = static_cast<suseconds_t>((seconds - whole) * 1e6);
+    return tv;
+}
+
+}  // namespace
+
+bool parse_timeout(PyObject* arg, double* out) noexcept {
+    if (arg == nullptr || arg == Py_None) {
+        *out = -1.0;
+        return true;
+    }
+    double value = PyFloat_AsDouble(arg);
+    if (value == -1.0 && PyErr_Occurred()) {
+        return false;
+    }
+    if (std::isnan(value)) {
+        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+        return false;
+    }
+    if (value < 0) {
+        PyErr_SetString(PyExc_ValueError, "Timeout value out of range");
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+WaitResult wait_for(int fd, short what, double timeout) noexcept {
+    short fired = 0;
+    return wait_any(&fd, &what, &fired, 1, timeout);
+}
+
+WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t count,
+                    double timeout) noexcept {
+    StacklessThread* ts = thread_for_switch();
+    if (ts == nullptr) {
+        return WaitResult::error;
+    }
+    Hub* hub = Hub::for_this_thread();
+    if (hub == nullptr) {
+        return WaitResult::error;
+    }
+    if (ts->current == hub->tasklet()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot block in the hub (a signal handler or event callback waited)");
+        return WaitResult::error;
+    }
+    // One event per fd; a pure timeout is one fd-less event.
+    Waiter one;
+    std::unique_ptr<Waiter[]> many;
+    Waiter* waiters = &one;
+    if (count > 1) {
+        many.reset(new (std::nothrow) Waiter[count]);
+        if (!many) {
+            PyErr_NoMemory();
+            return WaitResult::error;
+        }
+        waiters = many.get();
+    }
+    timeval tv = to_timeval(timeout >= 0 ? timeout : 0);
+    std::size_t added = 0;
+    bool ok = true;
+    for (; added < count; ++added) {
+        Waiter& w = waiters[added];
+        w.tasklet = ts->current;
+        w.hub = hub;
+        w.fd = fds[added];
+        event_assign(&w.ev, hub->base(), w.fd, what[added], &on_event, &w);
+        // Only the first carries the timeout: one timer for the whole wait.
+        if (event_add(&w.ev, timeout >= 0 && added == 0 ? &tv : nullptr) < 0) {
+            errno = w.fd >= 0 ? EBADF : EINVAL;
+            PyErr_SetFromErrno(PyExc_OSError);
+            ok = false;
+            break;
+        }
+        if (w.fd >= 0) {
+            hub->add_fd_waiter(&w);
+        }
+    }
+    Ref value;
+    if (ok) {
+        hub->count_wait(1);
+        value = Ref::steal(hub->park(ts));
+        hub->count_wait(-1);
+    }
+    // Every way out: an event fired, the timeout passed, an insert() or a
+    // bomb woke it early, close() of an fd cancelled it, or adding failed.
+    bool closed = false;
+    bool ready = false;
+    bool timed_out = false;
+    for (std::size_t i = 0; i < added; ++i) {
+        Waiter& w = waiters[i];
+        event_del(&w.ev);
+        if (w.fd >= 0) {
+            hub->remove_fd_waiter(&w);
+        }
+        closed = closed || w.closed;
+        fired[i] = static_cast<short>(w.fired & (EV_READ | EV_WRITE));
+        ready = ready || fired[i] != 0;
+        timed_out = timed_out || (w.fired & EV_TIMEOUT) != 0;
+    }
+    if (!value) {
+        return WaitResult::error;
+    }
+    if (closed) {
+        Ref args = Ref::steal(Py_BuildValue(
+            "(is)", EBADF, "File descriptor was closed while a coroutine waited on it"));
+        if (args) {
+            PyErr_SetObject(PyExc_OSError, args.get());
+        }
+        return WaitResult::error;
+    }
+    if (ready) {
+        return WaitResult::ready;
+    }
+    return timed_out ? WaitResult::timed_out : WaitResult::woken_early;
+}
+
+}  // namespace syncless::io

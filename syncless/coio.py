@@ -1,0 +1,74 @@
+"""Blocking-style I/O for tasklets: every call that would block parks only
+the calling tasklet, on this thread's hub (libevent).
+
+``sleep``, ``socket`` (a ``socket.socket`` subclass), ``select``, the
+``selectors`` selector, name resolution, a thread pool and timeout helpers.
+The hub is a tasklet that joins the run queue while something waits: a
+program without I/O schedules exactly as Stackless does. Forked children
+re-arm their hub by themselves (``os.register_at_fork``).
+"""
+import os
+import signal as _stdsignal
+
+from ._syncless import coio_module as _coio
+from ._syncless import stackless_module as stackless
+from ._coio_dns import (getaddrinfo, gethostbyaddr, gethostbyname, gethostbyname_ex,
+                        getnameinfo)
+from ._coio_select import CoioSelector, DefaultSelector, select
+from ._coio_socket import (SocketType, create_connection, create_server, fromfd, socket,
+                           socketpair, wrap)
+from ._coio_threadpool import ThreadPool
+from ._coio_util import (Queue, Timeout, TimeoutException, receive_with_timeout,
+                         run_with_timeout)
+
+Waker = _coio.Waker
+sleep = _coio.sleep
+reinit = _coio.reinit
+waiting = _coio.waiting
+backend = _coio.backend
+EV_READ = _coio.EV_READ
+EV_WRITE = _coio.EV_WRITE
+
+
+def get_main_loop_tasklet():
+    """The tasklet that runs this thread's event loop."""
+    return _coio.hub_tasklet()
+
+
+def _wait(fd, events, timeout):
+    """True once ready, False when ``timeout`` passed; an insert() of the
+    caller does not end the wait."""
+    while True:
+        result = _coio.wait(fd, events, timeout)
+        if result is not None:
+            return result
+
+
+def wait_readable(fd, timeout=None):
+    """Parks until fd (an int or an object with fileno()) is readable."""
+    return _wait(fd, EV_READ, timeout)
+
+
+def wait_writable(fd, timeout=None):
+    """Parks until fd (an int or an object with fileno()) is writable."""
+    return _wait(fd, EV_WRITE, timeout)
+
+
+def thread_pool(max_threads=10):
+    """A ThreadPool: ``pool(f, *args)`` runs f in an OS thread."""
+    return ThreadPool(max_threads)
+
+
+def signal(signum, handler):
+    """signal.signal(), but ``handler(signum)`` runs in a tasklet of its own,
+    so it may block; None restores the default action."""
+    if handler is None:
+        return _stdsignal.signal(signum, _stdsignal.SIG_DFL)
+
+    def spawn(signum, frame):
+        stackless.tasklet(handler)(signum)
+
+    return _stdsignal.signal(signum, spawn)
+
+
+os.register_at_fork(after_in_child=_coio.reinit)
