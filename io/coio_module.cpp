@@ -76,7 +76,7 @@ PyObject* mod_wait(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 // wait_many(fds, events, timeout=None) -> list of what fired per fd (all 0
-// after a timeout or an early wake-up).
+// after a timeout), or None when woken early.
 PyObject* mod_wait_many(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs < 2 || nargs > 3) {
         PyErr_SetString(PyExc_TypeError, "wait_many(fds, events, timeout=None)");
@@ -110,19 +110,22 @@ PyObject* mod_wait_many(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         }
         what[i] = static_cast<short>(e);
     }
-    if (wait_any(fd_list.data(), what.data(), fired.data(), fd_list.size(), timeout) ==
-        WaitResult::error) {
+    WaitResult result = wait_any(fd_list.data(), what.data(), fired.data(), fd_list.size(), timeout);
+    if (result == WaitResult::error) {
         return nullptr;
     }
-    Ref result = Ref::steal(PyList_New(count));
-    for (Py_ssize_t i = 0; result && i < count; ++i) {
+    if (result == WaitResult::woken_early) {
+        Py_RETURN_NONE;
+    }
+    Ref list = Ref::steal(PyList_New(count));
+    for (Py_ssize_t i = 0; list && i < count; ++i) {
         PyObject* mask = PyLong_FromLong(fired[i]);
         if (mask == nullptr) {
             return nullptr;
         }
-        PyList_SET_ITEM(result.get(), i, mask);
+        PyList_SET_ITEM(list.get(), i, mask);
     }
-    return result.release();
+    return list.release();
 }
 
 PyObject* mod_waiting(PyObject*, PyObject*) {
@@ -171,8 +174,9 @@ PyMethodDef functions[] = {
      "Park until fd is ready (True), the timeout passed (False) or the tasklet was\n"
      "made runnable by someone else (None)."},
     {"wait_many", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(mod_wait_many)), METH_FASTCALL,
-     "wait_many(fds, events, timeout=None) -> [fired, ...]\n\n"
-     "Park until one fd is ready; what fired per fd (all 0 after a timeout)."},
+     "wait_many(fds, events, timeout=None) -> [fired, ...] | None\n\n"
+     "Park until one fd is ready; what fired per fd (all 0 after a timeout),\n"
+     "None when the tasklet was made runnable by someone else."},
     {"waiting", mod_waiting, METH_NOARGS,
      "waiting() -> int\n\nRegistrations held by waits in this thread (0 when idle)."},
     {"cancel_waiters", mod_cancel_waiters, METH_O,

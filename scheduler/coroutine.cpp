@@ -51,7 +51,7 @@ bool Coroutine::prepare_start(ThreadCore& core) noexcept {
     asan_bottom_ = slot_.stack_top - slot_.stack_size;
     asan_size_ = slot_.stack_size;
 #endif
-    state_.init_new(PyThreadState_GET(), slot_, pool.chunk_size());
+    state_.init_new(PyThreadState_GET(), slot_, pool.chunk_size(), fresh_depth_);
     context_ = ctx::make_fcontext(slot_.stack_top, slot_.stack_size, &Coroutine::entry);
     status_ = Status::suspended;
     return true;

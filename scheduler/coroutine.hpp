@@ -45,6 +45,9 @@ public:
     // suspended coroutine's innermost frame, None when it is not suspended
     // (or has no frame), null with MemoryError when it cannot be made.
     PyObject* suspended_frame() noexcept;
+    // Starts with a recursion depth of 0 instead of its starter's (tasklets:
+    // a chain of tasklets each started by the one before must not add up).
+    void start_at_depth_zero() noexcept { fresh_depth_ = true; }
     // The face object this coroutine belongs to (a greenlet, a tasklet).
     void* owner() const noexcept { return owner_; }
     void set_owner(void* owner) noexcept { owner_ = owner; }
@@ -71,6 +74,7 @@ private:
 
     Body body_;
     void* owner_ = nullptr;
+    bool fresh_depth_ = false;
     Status status_ = Status::unstarted;
     ThreadCore* thread_ = nullptr;
     boost::context::detail::fcontext_t context_ = nullptr;

@@ -109,8 +109,8 @@ void InterpState::restore(PyThreadState* tstate) noexcept {
 #endif
 }
 
-void InterpState::init_new(PyThreadState* tstate, const StackSlot& slot,
-                           std::size_t chunk_size) noexcept {
+void InterpState::init_new(PyThreadState* tstate, const StackSlot& slot, std::size_t chunk_size,
+                           bool fresh_depth) noexcept {
     auto* chunk = reinterpret_cast<_PyStackChunk*>(slot.stack_top);
     chunk->previous = nullptr;
     chunk->size = chunk_size;
@@ -129,6 +129,12 @@ void InterpState::init_new(PyThreadState* tstate, const StackSlot& slot,
     cframe_ = &tstate->root_cframe;
 #endif
     copy_depth_and_tracing(tstate);
+    if (fresh_depth) {
+        py_recursion_depth_ = 0;
+#if PY_VERSION_HEX >= 0x030C0000
+        c_recursion_depth_ = 0;
+#endif
+    }
 #if PY_VERSION_HEX < 0x030D0000
     trash_delete_nesting_ = 0;
 #else

@@ -38,8 +38,9 @@ public:
 
     // State of a coroutine that has not run yet: no frames, no handled
     // exception, an empty context, the root frame chunk placed in its stack
-    // slot, and the recursion depth of whoever starts it.
-    void init_new(PyThreadState* tstate, const StackSlot& slot, std::size_t chunk_size) noexcept;
+    // slot, and the recursion depth of whoever starts it (0 if fresh_depth).
+    void init_new(PyThreadState* tstate, const StackSlot& slot, std::size_t chunk_size,
+                  bool fresh_depth) noexcept;
 
 #if SYNCLESS_HAS_CFRAME
     // Runs on the new stack before any Python code: gives the coroutine a

@@ -55,6 +55,7 @@ struct Tasklet {
         co = &coroutine;
         is_main = main;
         coroutine.set_owner(this);
+        coroutine.start_at_depth_zero();
     }
     void destroy() noexcept {
         tempval.~Ref();

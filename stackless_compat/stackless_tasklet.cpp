@@ -80,6 +80,7 @@ int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs,
         self->coroutine.~Coroutine();
         new (&self->coroutine) Coroutine(&tasklet_body);
         self->coroutine.set_owner(self);
+        self->coroutine.start_at_depth_zero();
     }
     if (func != nullptr && take_context) {
         // Binding a function also gives the tasklet the binder's context.

@@ -3,6 +3,7 @@ import select as _stdselect
 import selectors
 
 from ._syncless import coio_module as _coio
+from ._coio_wait import wait_again_after_early_wakeups
 
 _EV_READ = _coio.EV_READ
 _EV_WRITE = _coio.EV_WRITE
@@ -49,10 +50,14 @@ def select(rlist, wlist, xlist, timeout=None):
         return [], [], []
     fds = rfds + wfds
     events = [_EV_READ] * len(rfds) + [_EV_WRITE] * len(wfds)
-    fired = _coio.wait_many(fds, events, timeout)
+    fired = _wait_many(fds, events, timeout)
     r = [rfds[i] for i in range(len(rfds)) if fired[i]]
     w = [wfds[i] for i in range(len(wfds)) if fired[len(rfds) + i]]
     return _objects((r, w, []), rlist, rfds, wlist, wfds, xlist, xfds)
+
+
+def _wait_many(fds, events, timeout):
+    return wait_again_after_early_wakeups(lambda t: _coio.wait_many(fds, events, t), timeout)
 
 
 def _objects(ready, rlist, rfds, wlist, wfds, xlist, xfds):
@@ -80,7 +85,7 @@ class CoioSelector(selectors._BaseSelectorImpl):
                   (_EV_WRITE if key.events & selectors.EVENT_WRITE else 0) for key in keys]
         fired = self._poll_now(fds, events)
         if not any(fired) and timeout != 0:
-            fired = _coio.wait_many(fds, events, timeout)
+            fired = _wait_many(fds, events, timeout)
         ready = []
         for key, mask in zip(keys, fired):
             got = ((selectors.EVENT_READ if mask & _EV_READ else 0) |

@@ -26,6 +26,8 @@ _GLOBAL_DEFAULT_TIMEOUT = _stdsocket._GLOBAL_DEFAULT_TIMEOUT
 def _check_timeout(value):
     if value is None:
         return None
+    if not isinstance(value, (int, float)):
+        raise TypeError("%r object cannot be interpreted as an integer" % type(value).__name__)
     value = float(value)
     if value != value:
         raise ValueError("Invalid value NaN (not a number)")

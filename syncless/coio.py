@@ -18,6 +18,7 @@ from ._coio_select import CoioSelector, DefaultSelector, select
 from ._coio_socket import (SocketType, create_connection, create_server, fromfd, socket,
                            socketpair, wrap)
 from ._coio_threadpool import ThreadPool
+from ._coio_wait import wait_again_after_early_wakeups
 from ._coio_util import (Queue, Timeout, TimeoutException, receive_with_timeout,
                          run_with_timeout)
 
@@ -35,23 +36,15 @@ def get_main_loop_tasklet():
     return _coio.hub_tasklet()
 
 
-def _wait(fd, events, timeout):
-    """True once ready, False when ``timeout`` passed; an insert() of the
-    caller does not end the wait."""
-    while True:
-        result = _coio.wait(fd, events, timeout)
-        if result is not None:
-            return result
-
-
 def wait_readable(fd, timeout=None):
-    """Parks until fd (an int or an object with fileno()) is readable."""
-    return _wait(fd, EV_READ, timeout)
+    """Parks until fd (an int or an object with fileno()) is readable:
+    True, or False once ``timeout`` seconds passed."""
+    return wait_again_after_early_wakeups(lambda t: _coio.wait(fd, EV_READ, t), timeout)
 
 
 def wait_writable(fd, timeout=None):
-    """Parks until fd (an int or an object with fileno()) is writable."""
-    return _wait(fd, EV_WRITE, timeout)
+    """Parks until fd is writable: True, or False after ``timeout``."""
+    return wait_again_after_early_wakeups(lambda t: _coio.wait(fd, EV_WRITE, t), timeout)
 
 
 def thread_pool(max_threads=10):

@@ -7,6 +7,14 @@ syncless.install_greenlet()
 import pytest  # noqa: E402
 
 import real_servers  # noqa: E402
+from syncless._syncless import coio_module  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_wait_left_registered():
+    """Every test leaves no hub registration behind, whatever it did."""
+    yield
+    assert coio_module.waiting() == 0, "a wait left its registration behind"
 
 # Real servers on loopback for client tests (tests/real_servers.py): each starts
 # once per run, and only if some test asks for it.
