@@ -178,7 +178,8 @@ PyMethodDef functions[] = {
      "Park until one fd is ready; what fired per fd (all 0 after a timeout),\n"
      "None when the tasklet was made runnable by someone else."},
     {"waiting", mod_waiting, METH_NOARGS,
-     "waiting() -> int\n\nRegistrations held by waits in this thread (0 when idle)."},
+     "waiting() -> int\n\nWaits in progress in this thread (0 when idle); each one holds\n"
+     "its registrations until it ends."},
     {"cancel_waiters", mod_cancel_waiters, METH_O,
      "cancel_waiters(fd) -> int\n\nWake everything waiting on fd with OSError(EBADF)."},
     {"reinit", mod_reinit, METH_NOARGS,

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd_watch.hpp"
 #include "waiter.hpp"
 #include "waker.hpp"
 
@@ -282,20 +283,49 @@ void Hub::remove_fd_waiter(Waiter* w) noexcept {
 }
 
 int Hub::cancel_fd_waiters(int fd) noexcept {
-    if (fd < 0 || static_cast<std::size_t>(fd) >= fd_waiters_.size()) {
+    if (fd < 0) {
         return 0;
     }
+    auto index = static_cast<std::size_t>(fd);
     int count = 0;
-    for (Waiter* w = fd_waiters_[static_cast<std::size_t>(fd)]; w != nullptr; w = w->fd_next) {
-        if (!w->closed) {
-            w->closed = true;
-            // The fd may be reused at once: its registration goes now.
-            event_del(&w->ev);
-            wake(w->tasklet);
-            ++count;
+    if (index < fd_waiters_.size()) {
+        for (Waiter* w = fd_waiters_[index]; w != nullptr; w = w->fd_next) {
+            if (!w->closed) {
+                w->closed = true;
+                // The fd may be reused at once: its registration goes now.
+                event_del(&w->ev);
+                wake(w->tasklet);
+                ++count;
+            }
+        }
+    }
+    for (std::size_t slot = 2 * index; slot < 2 * index + 2 && slot < watches_.size(); ++slot) {
+        if (FdWatch* watch = watches_[slot]) {
+            event_del(&watch->ev);
+            delete watch;
+            watches_[slot] = nullptr;
         }
     }
     return count;
+}
+
+FdWatch* Hub::watch(int fd, short what) noexcept {
+    std::size_t slot = 2 * static_cast<std::size_t>(fd) + (what == EV_WRITE ? 1 : 0);
+    if (slot >= watches_.size()) {
+        watches_.resize(slot + 1 > 2 * watches_.size() ? slot + 1 : 2 * watches_.size(), nullptr);
+    }
+    FdWatch*& watch = watches_[slot];
+    if (watch == nullptr) {
+        watch = new (std::nothrow) FdWatch();
+        if (watch == nullptr) {
+            PyErr_NoMemory();
+            return nullptr;
+        }
+        watch->hub = this;
+        event_assign(&watch->ev, base_, fd, static_cast<short>(what | EV_PERSIST), &on_watch,
+                     watch);
+    }
+    return watch;
 }
 
 void Hub::post_from_thread(Waker* w) noexcept {

@@ -21,6 +21,7 @@ using stackless_face::Tasklet;
 
 struct Waiter;
 struct Waker;
+struct FdWatch;
 
 class Hub {
 public:
@@ -52,8 +53,13 @@ public:
 
     void add_fd_waiter(Waiter* w) noexcept;
     void remove_fd_waiter(Waiter* w) noexcept;
-    // Wakes every waiter on `fd` with the fd-closed error; returns how many.
+    // Wakes every waiter on `fd` with the fd-closed error and drops the
+    // fd's watches (the fd is about to close); returns how many it woke.
     int cancel_fd_waiters(int fd) noexcept;
+
+    // The fd's persistent watch for `what` (EV_READ or EV_WRITE), made on
+    // first use; null with MemoryError.
+    FdWatch* watch(int fd, short what) noexcept;
 
     // A waker of another thread fired (GIL held): queue it for this hub.
     void post_from_thread(Waker* w) noexcept;
@@ -80,6 +86,7 @@ private:
     Tasklet* cursor_ = nullptr;         // where the next woken tasklet goes
     PyThreadState* released_ = nullptr; // the GIL is released while blocked
     std::vector<Waiter*> fd_waiters_;   // per fd, a list through Waiter::fd_next
+    std::vector<FdWatch*> watches_;     // [2 * fd] read, [2 * fd + 1] write
     // Python's signal handler writes to signal_fds_[1] (set_wakeup_fd), so
     // a blocked loop returns and the hub runs the Python-level handlers.
     int signal_fds_[2] = {-1, -1};

@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <climits>
 #include <cstddef>
+#include <memory>
+#include <new>
 
-#include "waiter.hpp"
+#include "fd_watch.hpp"
 
 namespace syncless::io {
 
@@ -22,13 +24,31 @@ struct SocketHead {
 
 PyTypeObject* socket_class = nullptr;
 Py_ssize_t timeout_offset = 0;
+Py_ssize_t drained_offset = 0;
 
 int fd_of(PyObject* sock) noexcept { return reinterpret_cast<SocketHead*>(sock)->sock_fd; }
 
+PyObject*& slot(PyObject* sock, Py_ssize_t offset) noexcept {
+    return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(sock) + offset);
+}
+
 // The socket's own timeout: -1 for None (wait forever).
 double timeout_of(PyObject* sock) noexcept {
-    PyObject* t = *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(sock) + timeout_offset);
+    PyObject* t = slot(sock, timeout_offset);
     return t == nullptr || t == Py_None ? -1.0 : PyFloat_AS_DOUBLE(t);
+}
+
+// The last recv returned less than asked: the socket is most likely empty,
+// so the next one waits for readiness first instead of paying for a recv
+// that says EAGAIN (request/response traffic hits this on every message).
+bool recv_drained(PyObject* sock) noexcept { return slot(sock, drained_offset) == Py_True; }
+
+void set_recv_drained(PyObject* sock, bool drained) noexcept {
+    PyObject* value = drained ? Py_True : Py_False;
+    PyObject*& held = slot(sock, drained_offset);
+    if (held != value) {
+        Py_XSETREF(held, Py_NewRef(value));
+    }
 }
 
 bool check_socket(PyObject* const* args, Py_ssize_t nargs, const char* name) noexcept {
@@ -53,32 +73,35 @@ bool set_errno_error() noexcept {
 // false with the exception set: socket errors as OSError subclasses, the
 // timeout as TimeoutError('timed out'), BlockingIOError for timeout 0.
 template <class Call>
-bool retry(PyObject* sock, short what, Call call, ssize_t* result) noexcept {
+bool retry(PyObject* sock, short what, Call call, ssize_t* result, bool wait_first = false) noexcept {
     for (;;) {
         int fd = fd_of(sock);
         if (fd < 0) {
             errno = EBADF;
             return set_errno_error();
         }
-        ssize_t n = call(fd);
-        if (n >= 0) {
-            *result = n;
-            return true;
-        }
-        if (errno == EINTR) {
-            if (PyErr_CheckSignals() < 0) {
-                return false;
-            }
-            continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            return set_errno_error();
-        }
         double timeout = timeout_of(sock);
-        if (timeout == 0) {
-            return set_errno_error();
+        if (!wait_first || timeout == 0) {
+            ssize_t n = call(fd);
+            if (n >= 0) {
+                *result = n;
+                return true;
+            }
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return false;
+                }
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return set_errno_error();
+            }
+            if (timeout == 0) {
+                return set_errno_error();
+            }
         }
-        switch (wait_for(fd, what, timeout)) {
+        wait_first = false;
+        switch (wait_watched(fd, what, timeout)) {
             case WaitResult::error:
                 return false;
             case WaitResult::timed_out:
@@ -120,6 +143,18 @@ bool parse_size(PyObject* arg, Py_ssize_t* out, const char* what) noexcept {
     return true;
 }
 
+constexpr Py_ssize_t small_recv = 512;
+constexpr Py_ssize_t scratch_size = 65536;
+
+// Per thread; recv never switches between filling it and copying out.
+char* scratch() noexcept {
+    static thread_local std::unique_ptr<char[]> buffer;
+    if (!buffer) {
+        buffer.reset(new (std::nothrow) char[scratch_size]);
+    }
+    return buffer.get();
+}
+
 // recv(bufsize[, flags])
 PyObject* sock_recv(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (!check_socket(args, nargs, "recv")) {
@@ -134,16 +169,28 @@ PyObject* sock_recv(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (!parse_size(args[1], &size, "buffersize") || !parse_flags(args, nargs, 2, &flags)) {
         return nullptr;
     }
-    Ref bytes = Ref::steal(PyBytes_FromStringAndSize(nullptr, size));
-    if (!bytes) {
-        return nullptr;
+    bool drained = recv_drained(args[0]);
+    // After a short read the next one is likely short too: receive into the
+    // thread's scratch buffer and copy out what came, instead of allocating
+    // the whole size and shrinking it.
+    char* data = drained && size > small_recv && size <= scratch_size ? scratch() : nullptr;
+    Ref bytes;
+    if (data == nullptr) {
+        bytes = Ref::steal(PyBytes_FromStringAndSize(nullptr, size));
+        if (!bytes) {
+            return nullptr;
+        }
+        data = PyBytes_AS_STRING(bytes.get());
     }
-    char* data = PyBytes_AS_STRING(bytes.get());
     ssize_t got;
     if (!retry(args[0], EV_READ,
                [&](int fd) { return recv(fd, data, static_cast<size_t>(size), flags | MSG_DONTWAIT); },
-               &got)) {
+               &got, drained)) {
         return nullptr;
+    }
+    set_recv_drained(args[0], got > 0 && got < size);
+    if (!bytes) {
+        return PyBytes_FromStringAndSize(data, got);
     }
     if (got != size) {
         PyObject* raw = bytes.release();
@@ -186,8 +233,11 @@ PyObject* sock_recv_into(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
                      [&](int fd) {
                          return recv(fd, view.buf, static_cast<size_t>(size), flags | MSG_DONTWAIT);
                      },
-                     &got);
+                     &got, recv_drained(args[0]));
     PyBuffer_Release(&view);
+    if (ok) {
+        set_recv_drained(args[0], got > 0 && got < size);
+    }
     return ok ? PyLong_FromSsize_t(got) : nullptr;
 }
 
@@ -256,6 +306,20 @@ PyMethodDef socket_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
+// Where an object slot (`__slots__` entry) of cls lives; -1 with TypeError.
+Py_ssize_t slot_offset(PyObject* cls, const char* name) noexcept {
+    Ref descriptor = Ref::steal(PyObject_GetAttrString(cls, name));
+    if (!descriptor) {
+        return -1;
+    }
+    if (!PyObject_TypeCheck(descriptor.get(), &PyMemberDescr_Type) ||
+        reinterpret_cast<PyMemberDescrObject*>(descriptor.get())->d_member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "the socket class needs a `%s` slot", name);
+        return -1;
+    }
+    return reinterpret_cast<PyMemberDescrObject*>(descriptor.get())->d_member->offset;
+}
+
 }  // namespace
 
 PyObject* register_socket_class(PyObject*, PyObject* cls) noexcept {
@@ -263,17 +327,9 @@ PyObject* register_socket_class(PyObject*, PyObject* cls) noexcept {
         PyErr_SetString(PyExc_TypeError, "register_socket_class() needs a class");
         return nullptr;
     }
-    Ref slot = Ref::steal(PyObject_GetAttrString(cls, "_timeout"));
-    if (!slot) {
-        return nullptr;
-    }
-    if (!PyObject_TypeCheck(slot.get(), &PyMemberDescr_Type)) {
-        PyErr_SetString(PyExc_TypeError, "the socket class needs a `_timeout` slot");
-        return nullptr;
-    }
-    PyMemberDef* member = reinterpret_cast<PyMemberDescrObject*>(slot.get())->d_member;
-    if (member->type != T_OBJECT_EX) {
-        PyErr_SetString(PyExc_TypeError, "`_timeout` is not an object slot");
+    Py_ssize_t timeout_at = slot_offset(cls, "_timeout");
+    Py_ssize_t drained_at = timeout_at < 0 ? -1 : slot_offset(cls, "_recv_drained");
+    if (drained_at < 0) {
         return nullptr;
     }
     // The fd must be where SocketHead says: check on a real socket.
@@ -292,7 +348,8 @@ PyObject* register_socket_class(PyObject*, PyObject* cls) noexcept {
                         "syncless: this CPython keeps a socket's fd where coio does not expect it");
         return nullptr;
     }
-    timeout_offset = member->offset;
+    timeout_offset = timeout_at;
+    drained_offset = drained_at;
     Py_XSETREF(socket_class, reinterpret_cast<PyTypeObject*>(Py_NewRef(cls)));
     Py_RETURN_NONE;
 }

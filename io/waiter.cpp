@@ -1,5 +1,7 @@
 #include "waiter.hpp"
 
+#include <poll.h>
+
 #include <cerrno>
 #include <cmath>
 #include <memory>
@@ -9,12 +11,10 @@ namespace syncless::io {
 
 using namespace stackless_face;
 
-namespace {
-
 void on_event(evutil_socket_t, short what, void* arg) noexcept {
     auto* w = static_cast<Waiter*>(arg);
     w->hub->hold_gil();
-    w->fired = what;
+    w->fired |= what;
     w->hub->wake(w->tasklet);
 }
 
@@ -26,7 +26,37 @@ timeval to_timeval(double seconds) noexcept {
     return tv;
 }
 
-}  // namespace
+StacklessThread* check_can_wait(Hub** hub) noexcept {
+    StacklessThread* ts = thread_for_switch();
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    *hub = Hub::for_this_thread();
+    if (*hub == nullptr) {
+        return nullptr;
+    }
+    if (ts->current == (*hub)->tasklet()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot block in the hub (a signal handler or event callback waited)");
+        return nullptr;
+    }
+    return ts;
+}
+
+WaitResult wait_outcome(bool closed, bool ready, bool timed_out) noexcept {
+    if (closed) {
+        Ref args = Ref::steal(Py_BuildValue(
+            "(is)", EBADF, "File descriptor was closed while a coroutine waited on it"));
+        if (args) {
+            PyErr_SetObject(PyExc_OSError, args.get());
+        }
+        return WaitResult::error;
+    }
+    if (ready) {
+        return WaitResult::ready;
+    }
+    return timed_out ? WaitResult::timed_out : WaitResult::woken_early;
+}
 
 bool parse_timeout(PyObject* arg, double* out) noexcept {
     if (arg == nullptr || arg == Py_None) {
@@ -50,23 +80,33 @@ bool parse_timeout(PyObject* arg, double* out) noexcept {
 }
 
 WaitResult wait_for(int fd, short what, double timeout) noexcept {
+    if (timeout == 0 && fd >= 0) {
+        // No waiting at all: ask the kernel now. (A zero timer would race
+        // the readiness in the same loop pass.)
+        pollfd probe{fd, static_cast<short>(((what & EV_READ) ? POLLIN : 0) |
+                                            ((what & EV_WRITE) ? POLLOUT : 0)),
+                     0};
+        int n = poll(&probe, 1, 0);
+        if (n < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return WaitResult::error;
+        }
+        if (probe.revents & POLLNVAL) {
+            errno = EBADF;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return WaitResult::error;
+        }
+        return n > 0 ? WaitResult::ready : WaitResult::timed_out;
+    }
     short fired = 0;
     return wait_any(&fd, &what, &fired, 1, timeout);
 }
 
 WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t count,
                     double timeout) noexcept {
-    StacklessThread* ts = thread_for_switch();
+    Hub* hub = nullptr;
+    StacklessThread* ts = check_can_wait(&hub);
     if (ts == nullptr) {
-        return WaitResult::error;
-    }
-    Hub* hub = Hub::for_this_thread();
-    if (hub == nullptr) {
-        return WaitResult::error;
-    }
-    if (ts->current == hub->tasklet()) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "cannot block in the hub (a signal handler or event callback waited)");
         return WaitResult::error;
     }
     // One event per fd; a pure timeout is one fd-less event.
@@ -126,18 +166,7 @@ WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t
     if (!value) {
         return WaitResult::error;
     }
-    if (closed) {
-        Ref args = Ref::steal(Py_BuildValue(
-            "(is)", EBADF, "File descriptor was closed while a coroutine waited on it"));
-        if (args) {
-            PyErr_SetObject(PyExc_OSError, args.get());
-        }
-        return WaitResult::error;
-    }
-    if (ready) {
-        return WaitResult::ready;
-    }
-    return timed_out ? WaitResult::timed_out : WaitResult::woken_early;
+    return wait_outcome(closed, ready, timed_out);
 }
 
 }  // namespace syncless::io

@@ -21,7 +21,20 @@ struct Waiter {
     bool closed = false;              // close() of the fd woke it
     Waiter* fd_next = nullptr;        // the hub's per-fd list
     Waiter* fd_prev = nullptr;
+    Waiter* watch_next = nullptr;     // an FdWatch's list
+    Waiter* watch_prev = nullptr;
 };
+
+// Whether a wait may start here (a tasklet, not the hub); the thread's
+// state and hub, or null with an exception set.
+StacklessThread* check_can_wait(Hub** hub) noexcept;
+
+// What a finished wait reports: the exception for an fd closed under it,
+// ready, timed out or woken early.
+WaitResult wait_outcome(bool closed, bool ready, bool timed_out) noexcept;
+
+timeval to_timeval(double seconds) noexcept;
+void on_event(evutil_socket_t fd, short what, void* arg) noexcept;
 
 // Waits for `what` (EV_READ and/or EV_WRITE) on fd, or (fd < 0, what 0) for
 // the timeout alone. timeout < 0 waits forever. error: an exception is set

@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import socket as _stdsocket
+import warnings as _warnings
 
 import _socket
 
@@ -39,7 +40,8 @@ def _check_timeout(value):
 class socket(_stdsocket.socket):
     """``socket.socket`` for coroutines: same constructor, methods and errors."""
 
-    __slots__ = ("_timeout",)
+    # _recv_drained: set by the C recv when it got less than asked.
+    __slots__ = ("_timeout", "_recv_drained")
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
@@ -149,12 +151,27 @@ class socket(_stdsocket.socket):
             if total > 0 and hasattr(file, "seek"):
                 file.seek(offset)
 
+    # The hub keeps a readiness watch per socket fd between waits; every way
+    # the fd leaves this object must drop it (and wake waiters with EBADF),
+    # or a reused fd number would inherit a stale registration.
     def _real_close(self, _close=_socket.socket.close):
         fd = self.fileno()
         if fd >= 0:
-            # Waiters elsewhere get OSError(EBADF) instead of a reused fd.
             _coio.cancel_waiters(fd)
         _close(self)
+
+    def detach(self):
+        fd = self.fileno()
+        if fd >= 0:
+            _coio.cancel_waiters(fd)
+        return super().detach()
+
+    def __del__(self):
+        fd = self.fileno()
+        if fd >= 0:
+            _warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
+            _coio.cancel_waiters(fd)
+            _socket.socket.close(self)
 
 
 _coio.register_socket_class(socket)

@@ -1,0 +1,91 @@
+#include "fd_watch.hpp"
+
+namespace syncless::io {
+
+namespace {
+
+void link(FdWatch* watch, Waiter* w) noexcept {
+    w->watch_prev = nullptr;
+    w->watch_next = watch->waiters;
+    if (watch->waiters != nullptr) {
+        watch->waiters->watch_prev = w;
+    }
+    watch->waiters = w;
+}
+
+void unlink(FdWatch* watch, Waiter* w) noexcept {
+    if (w->watch_prev != nullptr) {
+        w->watch_prev->watch_next = w->watch_next;
+    } else {
+        watch->waiters = w->watch_next;
+    }
+    if (w->watch_next != nullptr) {
+        w->watch_next->watch_prev = w->watch_prev;
+    }
+    w->watch_next = w->watch_prev = nullptr;
+}
+
+}  // namespace
+
+void on_watch(evutil_socket_t, short what, void* arg) noexcept {
+    auto* watch = static_cast<FdWatch*>(arg);
+    watch->hub->hold_gil();
+    bool someone = false;
+    for (Waiter* w = watch->waiters; w != nullptr; w = w->watch_next) {
+        someone = someone || w->fired == 0;
+        w->fired |= what;
+        watch->hub->wake(w->tasklet);
+    }
+    if (!someone) {
+        // Ready with nobody waiting: a level-triggered watch would fire on
+        // every pass until someone reads. The next wait adds it again.
+        event_del(&watch->ev);
+        watch->added = false;
+    }
+}
+
+WaitResult wait_watched(int fd, short what, double timeout) noexcept {
+    Hub* hub = nullptr;
+    StacklessThread* ts = check_can_wait(&hub);
+    if (ts == nullptr) {
+        return WaitResult::error;
+    }
+    FdWatch* watch = hub->watch(fd, what);
+    if (watch == nullptr) {
+        return WaitResult::error;
+    }
+    if (!watch->added) {
+        if (event_add(&watch->ev, nullptr) < 0) {
+            errno = EBADF;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return WaitResult::error;
+        }
+        watch->added = true;
+    }
+    Waiter w;
+    w.tasklet = ts->current;
+    w.hub = hub;
+    w.fd = fd;
+    // The waiter's own event is only its timer (never added without one).
+    event_assign(&w.ev, hub->base(), -1, 0, &on_event, &w);
+    if (timeout >= 0) {
+        timeval tv = to_timeval(timeout);
+        event_add(&w.ev, &tv);
+    }
+    link(watch, &w);
+    hub->add_fd_waiter(&w);
+    hub->count_wait(1);
+    Ref value = Ref::steal(hub->park(ts));
+    hub->count_wait(-1);
+    hub->remove_fd_waiter(&w);
+    event_del(&w.ev);
+    if (!w.closed) {  // a close dropped the watch, and us with it
+        unlink(watch, &w);
+    }
+    if (!value) {
+        return WaitResult::error;
+    }
+    return wait_outcome(w.closed, (w.fired & what) != 0, (w.fired & EV_TIMEOUT) != 0);
+}
+
+}  // namespace syncless::io
