@@ -239,7 +239,13 @@ PyObject* Hub::park(StacklessThread* ts) noexcept {
     // The ring's reference may be the only one: it stays until me runs again.
     Ref held = me->next != nullptr ? ring_remove(ts, me) : Ref::borrow(reinterpret_cast<PyObject*>(me));
     me->tempval = Ref::borrow(Py_None);
-    return schedule_task(ts, me, ts->head);
+    // A greenlet running inside `me` may be what waits: while parked, the
+    // tasklet carries that coroutine, so waking it resumes the greenlet.
+    Coroutine* own = me->co;
+    me->co = ts->core->current();
+    PyObject* value = schedule_task(ts, me, ts->head);
+    me->co = own;
+    return value;
 }
 
 void Hub::wake(Tasklet* t) noexcept {

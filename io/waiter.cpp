@@ -27,7 +27,7 @@ timeval to_timeval(double seconds) noexcept {
 }
 
 StacklessThread* check_can_wait(Hub** hub) noexcept {
-    StacklessThread* ts = thread_for_switch();
+    StacklessThread* ts = thread_for_wait();
     if (ts == nullptr) {
         return nullptr;
     }

@@ -37,7 +37,7 @@ PyObject* waker_wait(Waker* self, PyObject*) {
         return nullptr;
     }
     while (!self->fired) {
-        StacklessThread* ts = thread_for_switch();
+        StacklessThread* ts = thread_for_wait();
         if (ts == nullptr) {
             return nullptr;
         }

@@ -146,6 +146,11 @@ StacklessThread* find_thread(unsigned long thread_id) noexcept;
 // is not its current tasklet (a greenlet other than the main one runs).
 StacklessThread* thread_for_switch() noexcept;
 
+// For a wait that parks whatever coroutine runs now: like
+// thread_for_switch(), but a greenlet running inside the current tasklet
+// may wait too (the tasklet carries it while it is parked).
+StacklessThread* thread_for_wait() noexcept;
+
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept;   // at the tail; takes a reference
 // Right after `pos` (which is in the ring), so it runs before the rest.
 void ring_insert_after(StacklessThread* ts, Tasklet* pos, Tasklet* t) noexcept;

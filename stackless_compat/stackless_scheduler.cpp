@@ -210,6 +210,11 @@ StacklessThread* thread_for_switch() noexcept {
     return ts;
 }
 
+StacklessThread* thread_for_wait() noexcept {
+    StacklessThread* ts = this_thread();
+    return ts != nullptr && check_not_in_callback(ts) ? ts : nullptr;
+}
+
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept {
     Py_INCREF(as_object(t));
     Tasklet* head = ts->head;

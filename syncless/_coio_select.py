@@ -1,4 +1,6 @@
-"""select.select and a selectors selector that park only the calling tasklet."""
+"""select.select, select.poll and a selectors selector that park only the
+calling tasklet."""
+import errno
 import select as _stdselect
 import selectors
 
@@ -7,6 +9,9 @@ from ._coio_wait import wait_again_after_early_wakeups
 
 _EV_READ = _coio.EV_READ
 _EV_WRITE = _coio.EV_WRITE
+# The originals, taken before syncless.patch can replace them in select.
+_std_select = _stdselect.select
+_std_poll = _stdselect.poll
 _FOREVER = 10.0 ** 9  # seconds: a timer libevent accepts, longer than any run
 
 
@@ -41,7 +46,7 @@ def select(rlist, wlist, xlist, timeout=None):
     rfds = [_fd(o) for o in rlist]
     wfds = [_fd(o) for o in wlist]
     xfds = [_fd(o) for o in xlist]
-    ready = _stdselect.select(rfds, wfds, xfds, 0)
+    ready = _std_select(rfds, wfds, xfds, 0)
     if any(ready) or timeout == 0:
         return _objects(ready, rlist, rfds, wlist, wfds, xlist, xfds)
     if not (rfds or wfds):
@@ -96,7 +101,7 @@ class CoioSelector(selectors._BaseSelectorImpl):
 
     @staticmethod
     def _poll_now(fds, events):
-        poller = _stdselect.poll()
+        poller = _std_poll()
         for fd, ev in zip(fds, events):
             poller.register(fd, (_stdselect.POLLIN if ev & _EV_READ else 0) |
                             (_stdselect.POLLOUT if ev & _EV_WRITE else 0))
@@ -111,3 +116,46 @@ class CoioSelector(selectors._BaseSelectorImpl):
 
 
 DefaultSelector = CoioSelector
+
+
+_POLL_READ = _stdselect.POLLIN | _stdselect.POLLPRI
+_POLL_WRITE = _stdselect.POLLOUT
+
+
+class poll:
+    """select.poll(): poll(timeout) in milliseconds parks the tasklet until
+    a registered fd is ready; the events it returns come from the kernel."""
+
+    def __init__(self):
+        self._masks = {}
+
+    def register(self, fd, eventmask=_POLL_READ | _POLL_WRITE):
+        self._masks[_fd(fd)] = eventmask
+
+    def modify(self, fd, eventmask):
+        fd = _fd(fd)
+        if fd not in self._masks:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+        self._masks[fd] = eventmask
+
+    def unregister(self, fd):
+        del self._masks[_fd(fd)]
+
+    def poll(self, timeout=None):
+        if timeout is not None:
+            timeout = float(timeout)
+            timeout = None if timeout < 0 else timeout / 1000.0
+        now = _std_poll()
+        for fd, mask in self._masks.items():
+            now.register(fd, mask)
+        ready = now.poll(0)
+        if ready or timeout == 0:
+            return ready
+        fds = [fd for fd, mask in self._masks.items() if mask & (_POLL_READ | _POLL_WRITE)]
+        if not fds:
+            _coio.sleep(_FOREVER if timeout is None else timeout)
+            return []
+        events = [(_EV_READ if self._masks[fd] & _POLL_READ else 0) |
+                  (_EV_WRITE if self._masks[fd] & _POLL_WRITE else 0) for fd in fds]
+        _wait_many(fds, events, timeout)
+        return now.poll(0)

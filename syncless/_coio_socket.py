@@ -22,6 +22,10 @@ _EV_READ = _coio.EV_READ
 _EV_WRITE = _coio.EV_WRITE
 _CONNECTING = (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY)
 _GLOBAL_DEFAULT_TIMEOUT = _stdsocket._GLOBAL_DEFAULT_TIMEOUT
+# The originals, taken before syncless.patch can replace them in socket.
+_StdSocket = _stdsocket.socket
+_std_socketpair = _stdsocket.socketpair
+_std_create_server = _stdsocket.create_server
 
 
 def _check_timeout(value):
@@ -37,7 +41,7 @@ def _check_timeout(value):
     return value
 
 
-class socket(_stdsocket.socket):
+class socket(_StdSocket):
     """``socket.socket`` for coroutines: same constructor, methods and errors."""
 
     # _recv_drained: set by the C recv when it got less than asked.
@@ -46,7 +50,7 @@ class socket(_stdsocket.socket):
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
         self._timeout = _stdsocket.getdefaulttimeout()
-        _stdsocket.socket.settimeout(self, 0.0)
+        _StdSocket.settimeout(self, 0.0)
 
     recv = _coio.socket_recv
     recv_into = _coio.socket_recv_into
@@ -182,7 +186,7 @@ SocketType = socket
 def socketpair(family=None, type=_stdsocket.SOCK_STREAM, proto=0):
     if family is None:
         family = getattr(_stdsocket, "AF_UNIX", _stdsocket.AF_INET)
-    a, b = _stdsocket.socketpair(family, type, proto)
+    a, b = _std_socketpair(family, type, proto)
     return (socket(a.family, a.type, a.proto, fileno=a.detach()),
             socket(b.family, b.type, b.proto, fileno=b.detach()))
 
@@ -231,5 +235,5 @@ def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=N
 def create_server(address, *, family=_stdsocket.AF_INET, backlog=None, reuse_port=False,
                   dualstack_ipv6=False):
     """socket.create_server, returning a coio socket."""
-    return wrap(_stdsocket.create_server(address, family=family, backlog=backlog,
+    return wrap(_std_create_server(address, family=family, backlog=backlog,
                                          reuse_port=reuse_port, dualstack_ipv6=dualstack_ipv6))

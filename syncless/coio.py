@@ -15,7 +15,7 @@ from ._syncless import stackless_module as stackless
 from ._coio_dns import (getaddrinfo, gethostbyaddr, gethostbyname, gethostbyname_ex,
                         getnameinfo)
 from ._coio_file import fdopen, nbfile, nblimitreader, pipe, popen
-from ._coio_select import CoioSelector, DefaultSelector, select
+from ._coio_select import CoioSelector, DefaultSelector, poll, select
 from ._coio_socket import (SocketType, create_connection, create_server, fromfd, socket,
                            socketpair, wrap)
 from ._coio_threadpool import ThreadPool
