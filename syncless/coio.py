@@ -18,6 +18,7 @@ from ._coio_file import fdopen, nbfile, nblimitreader, pipe, popen
 from ._coio_select import CoioSelector, DefaultSelector, poll, select
 from ._coio_socket import (SocketType, create_connection, create_server, fromfd, socket,
                            socketpair, wrap)
+from ._coio_ssl import SSLContext, SSLSocket, wrap_socket
 from ._coio_threadpool import ThreadPool
 from ._coio_wait import wait_again_after_early_wakeups
 from ._coio_util import (Queue, Timeout, TimeoutException, receive_with_timeout,
