@@ -9,7 +9,8 @@ using namespace stackless_face;
 namespace {
 
 PyObject* waker_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-    if (!_PyArg_NoPositional("Waker", args) || !_PyArg_NoKeywords("Waker", kwargs)) {
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Waker() takes no arguments");
         return nullptr;
     }
     Hub* hub = Hub::for_this_thread();
