@@ -76,10 +76,12 @@ bool Hub::init() noexcept {
         PyErr_NoMemory();
         return false;
     }
-    // The changelist folds the delete of a fired one-shot event and its
-    // re-add by the next wait into no epoll_ctl at all.
+    // The changelist batches registration changes into the next dispatch.
+    // Without a precise timer libevent reads CLOCK_MONOTONIC_COARSE, whose
+    // 4 ms tick turned sleep(0.001) into 4 ms.
     event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
-                                      EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+                                      EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST |
+                                      EVENT_BASE_FLAG_PRECISE_TIMER);
     base_ = event_base_new_with_config(config);
     event_config_free(config);
     if (base_ == nullptr) {

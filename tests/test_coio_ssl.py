@@ -13,11 +13,12 @@ import urllib.request
 import _socket
 import pytest
 
+import trustme
+
 import syncless
 from syncless import coio
 from syncless._syncless import coio_module as _coio
 
-trustme = pytest.importorskip("trustme")
 stackless = syncless.install_stackless()
 
 
