@@ -181,3 +181,14 @@ def test_blocking_inside_the_hub_is_refused():
 def test_backend_names_libevent_and_epoll():
     version, method = coio.backend()
     assert version.startswith("2.") and method.startswith("epoll")
+
+
+def test_short_sleeps_are_not_rounded_to_a_coarse_clock_tick():
+    durations = []
+    for _ in range(21):
+        start = time.perf_counter()
+        coio.sleep(0.001)
+        durations.append(time.perf_counter() - start)
+    durations.sort()
+    # On CLOCK_MONOTONIC_COARSE (a 4 ms tick here) every one took ~4 ms.
+    assert 0.001 <= durations[10] < 0.003
