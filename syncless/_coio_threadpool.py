@@ -33,16 +33,18 @@ class ThreadPool:
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = []
-        self._idle = 0
+        self._idle = 0     # workers waiting for a job
+        self._queued = 0   # jobs no worker has taken yet
 
     def __call__(self, func, *args, **kwargs):
         job = _Job(func, args, kwargs)
         self._jobs.put(job)
         with self._lock:
-            if self._idle == 0 and len(self._threads) < self.max_threads:
+            self._queued += 1
+            # A burst of calls gets as many threads as it has jobs waiting.
+            if self._queued > self._idle and len(self._threads) < self.max_threads:
                 worker = threading.Thread(target=self._work, name="syncless-pool", daemon=True)
                 self._threads.append(worker)
-                self._idle += 1
                 worker.start()
         try:
             job.waker.wait()
@@ -56,17 +58,18 @@ class ThreadPool:
 
     def _work(self):
         while True:
+            with self._lock:
+                self._idle += 1
             job = self._jobs.get()
             with self._lock:
                 self._idle -= 1
+                self._queued -= 1
             if not job.cancelled:
                 try:
                     job.result = job.func(*job.args, **job.kwargs)
                 except BaseException as exc:
                     job.error = exc
                 job.waker.fire()
-            with self._lock:
-                self._idle += 1
 
     @property
     def thread_count(self):

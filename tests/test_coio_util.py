@@ -163,3 +163,14 @@ def test_selector_parks_until_ready():
     finally:
         os.close(rfd)
         os.close(wfd)
+
+
+def test_thread_pool_starts_a_thread_per_queued_call_in_a_burst():
+    pool = coio.thread_pool(4)
+    done = []
+    for _ in range(4):
+        stackless.tasklet(lambda: done.append(pool(time.sleep, 0.2)))()
+    start = time.monotonic()
+    stackless.run()
+    assert len(done) == 4 and pool.thread_count == 4
+    assert time.monotonic() - start < 0.6  # one thread would take 0.8 s
