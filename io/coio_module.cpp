@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "dns_module.hpp"
 #include "socket_ops.hpp"
 #include "waiter.hpp"
 #include "waker.hpp"
@@ -202,7 +203,8 @@ PyModuleDef module_def = {
 
 PyObject* create_coio_module() {
     Ref module = Ref::steal(PyModule_Create(&module_def));
-    if (!module || PyType_Ready(&Waker_Type) < 0 || !add_socket_methods(module.get())) {
+    if (!module || PyType_Ready(&Waker_Type) < 0 || !add_socket_methods(module.get()) ||
+        PyModule_AddFunctions(module.get(), dns_functions) < 0) {
         return nullptr;
     }
     if (PyModule_AddObjectRef(module.get(), "Waker", reinterpret_cast<PyObject*>(&Waker_Type)) < 0 ||

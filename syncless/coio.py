@@ -1,19 +1,20 @@
 """Blocking-style I/O for tasklets: every call that would block parks only
 the calling tasklet, on this thread's hub (libevent).
 
-``sleep``, ``socket`` (a ``socket.socket`` subclass), ``select``, the
-``selectors`` selector, name resolution, a thread pool and timeout helpers.
-The hub is a tasklet that joins the run queue while something waits: a
-program without I/O schedules exactly as Stackless does. Forked children
-re-arm their hub by themselves (``os.register_at_fork``).
+``sleep``, ``socket`` (a ``socket.socket`` subclass) and TLS, name
+resolution (c-ares), ``select``/``poll``/selectors, buffered files and pipes,
+a thread pool and timeout helpers. The hub is a tasklet that joins the run
+queue while something waits: a program without I/O schedules exactly as
+Stackless does. Forked children re-arm their hub by themselves
+(``os.register_at_fork``). See docs/coio.md.
 """
 import os
 import signal as _stdsignal
 
 from ._syncless import coio_module as _coio
 from ._syncless import stackless_module as stackless
-from ._coio_dns import (getaddrinfo, gethostbyaddr, gethostbyname, gethostbyname_ex,
-                        getnameinfo)
+from ._coio_dns import (configure_dns, getaddrinfo, getfqdn, gethostbyaddr, gethostbyname,
+                        gethostbyname_ex, getnameinfo)
 from ._coio_file import fdopen, nbfile, nblimitreader, pipe, popen
 from ._coio_select import CoioSelector, DefaultSelector, poll, select
 from ._coio_socket import (SocketType, create_connection, create_server, fromfd, socket,
@@ -23,6 +24,17 @@ from ._coio_threadpool import ThreadPool
 from ._coio_wait import wait_again_after_early_wakeups
 from ._coio_util import (Queue, Timeout, TimeoutException, receive_with_timeout,
                          run_with_timeout)
+
+__all__ = [
+    "CoioSelector", "DefaultSelector", "EV_READ", "EV_WRITE", "Queue", "SSLContext",
+    "SSLSocket", "SocketType", "ThreadPool", "Timeout", "TimeoutException", "Waker", "backend",
+    "configure_dns", "create_connection", "create_server", "fdopen", "fromfd", "getaddrinfo",
+    "get_main_loop_tasklet", "getfqdn", "gethostbyaddr", "gethostbyname", "gethostbyname_ex",
+    "getnameinfo", "nbfile", "nblimitreader", "pipe", "poll", "popen", "receive_with_timeout",
+    "reinit", "run_with_timeout", "select", "signal", "sleep", "socket", "socketpair",
+    "stackless", "thread_pool", "wait_readable", "wait_writable", "waiting", "wrap",
+    "wrap_socket",
+]
 
 Waker = _coio.Waker
 sleep = _coio.sleep

@@ -4,7 +4,6 @@ greenlet, not whoever switched to it."""
 import time
 
 import greenlet
-import pytest
 
 import syncless
 from syncless import coio
