@@ -103,6 +103,20 @@ def blocked_sleep():
     yield lambda: coio.sleep(30)
 
 
+@contextlib.contextmanager
+def blocked_nbfile_readline():
+    reader, writer = coio.pipe()
+    with reader, writer:
+        yield reader.readline
+
+
+@contextlib.contextmanager
+def blocked_thread_pool_call():
+    # The caller is interrupted; the OS thread finishes its call and the
+    # pool drops the result.
+    yield lambda: coio.thread_pool(1)(time.sleep, 0.2)
+
+
 PRIMITIVES = {
     "sleep": blocked_sleep,
     "recv": blocked_recv,
@@ -114,6 +128,8 @@ PRIMITIVES = {
     "selector": blocked_selector,
     "wait_readable": blocked_wait_readable,
     "waker": blocked_waker,
+    "nbfile_readline": blocked_nbfile_readline,
+    "thread_pool": blocked_thread_pool_call,
 }
 
 
