@@ -9,17 +9,21 @@ machine load spreads over all of them, and the table shows medians.
 """
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
 import select
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
+
+# Run with -P (the checkout's syncless/ must not shadow the installed one),
+# which leaves this folder off sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers import (Unavailable, medians_and_spreads, package_versions, ratio,  # noqa: E402
+                    run_interleaved)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BASELINE, SUBJECT = "gevent", "syncless"
@@ -35,9 +39,6 @@ SERVERS = {
 PACKAGES = ("gevent", "greenlet", "uvloop", "eventlet", "syncless")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-
-class Unavailable(Exception):
-    """The server never got to listening (an import failed, say)."""
 
 
 def compile_client(outdir):
@@ -127,9 +128,6 @@ def measure(client, name, args, stderr_path):
     }
 
 
-def ratio(value, ref):
-    return f"{value / ref:.2f}" if ref else "n/a"
-
 
 def table(medians, spreads):
     """Markdown table; each ratio is this row's value / the reference row's."""
@@ -150,15 +148,9 @@ def table(medians, spreads):
 
 
 def describe_setup(args, load_at_start):
-    versions = []
-    for package in PACKAGES:
-        try:
-            versions.append(f"{package} {importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
     cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     return (
-        f"Python {platform.python_version()}, {', '.join(versions)}; client `cc -O2` ({cc}); "
+        f"Python {platform.python_version()}, {package_versions(PACKAGES)}; client `cc -O2` ({cc}); "
         f"{os.cpu_count()} CPUs, 1-min load average {load_at_start:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end.\n"
         f"{args.connections} connections × {args.size}-byte messages, {args.warmup} s warm-up, "
@@ -185,37 +177,14 @@ def main():
     args = parse_args()
     load_at_start = os.getloadavg()[0]
     names = [name for name in SERVERS if not args.only or name in args.only]
-    samples = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="syncless-echo-") as tmp:
         client = compile_client(tmp)
         stderr_path = os.path.join(tmp, "server.stderr")
-        for run in range(1, args.runs + 1):
-            for name in list(names):
-                try:
-                    sample = measure(client, name, args, stderr_path)
-                except Unavailable as exc:
-                    print(f"{name}: not available: {exc}", file=sys.stderr)
-                    names.remove(name)
-                    del samples[name]
-                    continue
-                except RuntimeError as exc:
-                    print(f"[run {run}/{args.runs}] {name:<16} failed: {exc}", file=sys.stderr)
-                    continue
-                samples[name].append(sample)
-                print(f"[run {run}/{args.runs}] {name:<16} {sample['msgs_per_s']:>10,.0f} msgs/s "
-                      f"{sample['cpu_us_per_msg']:6.2f} µs/msg  server CPU {sample['cpu_frac']:.0%}",
-                      file=sys.stderr)
-
-    medians, spreads = {}, {}
-    for name, runs in samples.items():
-        if not runs:
-            continue
-        medians[name] = {key: statistics.median(s[key] for s in runs) for key in runs[0]}
-        medians[name]["runs"] = len(runs)
-        rates = [s["msgs_per_s"] for s in runs]
-        spreads[name] = (max(rates) - min(rates)) / 2 / medians[name]["msgs_per_s"]
-    if not medians:
-        sys.exit("no server produced a result")
+        samples = run_interleaved(
+            names, args.runs, lambda name: measure(client, name, args, stderr_path),
+            lambda s: f"{s['msgs_per_s']:>10,.0f} msgs/s {s['cpu_us_per_msg']:6.2f} µs/msg  "
+                      f"server CPU {s['cpu_frac']:.0%}")
+    medians, spreads = medians_and_spreads(samples, "msgs_per_s")
     print(describe_setup(args, load_at_start) + "\n")
     print(table(medians, spreads))
 

@@ -14,15 +14,19 @@ With --impl NAME it is that worker and prints one JSON line.
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import time
+
+# Run with -P (the checkout's syncless/ must not shadow the installed one),
+# which leaves this folder off sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers import (Unavailable, medians_and_spreads, package_versions, ratio,  # noqa: E402
+                    run_interleaved)
 
 BASELINE, SUBJECT = "gevent", "syncless"
 INTERVAL = 0.001
@@ -144,9 +148,6 @@ IMPLS = tuple(WORKERS)
 # ---- driver ---------------------------------------------------------------
 
 
-class Unavailable(Exception):
-    """The worker failed before its imports were done."""
-
 
 def exit_status(returncode):
     if returncode < 0:
@@ -185,9 +186,6 @@ def measure(impl, args):
     }
 
 
-def ratio(value, ref):
-    return f"{value / ref:.2f}" if ref else "n/a"
-
 
 def table(medians, spreads, coroutines):
     """Markdown table; each ratio is this row's value / the reference row's."""
@@ -210,14 +208,9 @@ def table(medians, spreads, coroutines):
 
 
 def describe_setup(args, load_at_start):
-    versions = []
-    for package in ("gevent", "greenlet", "uvloop", "eventlet", "syncless"):
-        try:
-            versions.append(f"{package} {importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return (
-        f"Python {platform.python_version()}, {', '.join(versions)}; "
+        f"Python {platform.python_version()}, "
+        f"{package_versions(('gevent', 'greenlet', 'uvloop', 'eventlet', 'syncless'))}; "
         f"{os.cpu_count()} CPUs, 1-min load average {load_at_start:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end.\n"
         f"{args.coroutines:,} coroutines each looping on sleep({INTERVAL}), {args.warmup} s warm-up, "
@@ -232,34 +225,11 @@ def describe_setup(args, load_at_start):
 def drive(args):
     load_at_start = os.getloadavg()[0]
     names = [name for name in IMPLS if not args.only or name in args.only]
-    samples = {name: [] for name in names}
-    for run in range(1, args.runs + 1):
-        for name in list(names):
-            try:
-                sample = measure(name, args)
-            except Unavailable as exc:
-                print(f"{name}: not available: {exc}", file=sys.stderr)
-                names.remove(name)
-                del samples[name]
-                continue
-            except RuntimeError as exc:
-                print(f"[run {run}/{args.runs}] {name:<9} failed: {exc}", file=sys.stderr)
-                continue
-            samples[name].append(sample)
-            print(f"[run {run}/{args.runs}] {name:<9} {sample['wakeups_per_s']:>10,.0f} wakeups/s "
-                  f"{sample['cpu_us_per_wakeup']:6.2f} µs/wakeup  CPU {sample['cpu_frac']:.0%}",
-                  file=sys.stderr)
-
-    medians, spreads = {}, {}
-    for name, runs in samples.items():
-        if not runs:
-            continue
-        medians[name] = {key: statistics.median(s[key] for s in runs) for key in runs[0]}
-        medians[name]["runs"] = len(runs)
-        rates = [s["wakeups_per_s"] for s in runs]
-        spreads[name] = (max(rates) - min(rates)) / 2 / medians[name]["wakeups_per_s"]
-    if not medians:
-        sys.exit("no implementation produced a result")
+    samples = run_interleaved(
+        names, args.runs, lambda name: measure(name, args),
+        lambda s: f"{s['wakeups_per_s']:>10,.0f} wakeups/s {s['cpu_us_per_wakeup']:6.2f} µs/wakeup  "
+                  f"CPU {s['cpu_frac']:.0%}")
+    medians, spreads = medians_and_spreads(samples, "wakeups_per_s")
     print(describe_setup(args, load_at_start) + "\n")
     print(table(medians, spreads, args.coroutines))
 
