@@ -117,7 +117,14 @@ extern PyObject* PyExc_TaskletExit;
 inline PyObject* as_object(Tasklet* t) noexcept { return reinterpret_cast<PyObject*>(t); }
 inline PyObject* as_object(Channel* c) noexcept { return reinterpret_cast<PyObject*>(c); }
 inline bool is_tasklet(PyObject* o) noexcept { return PyObject_TypeCheck(o, &Tasklet_Type); }
-inline bool is_bomb(PyObject* o) noexcept { return o != nullptr && PyObject_TypeCheck(o, &Bomb_Type); }
+// Checked on every switch: the usual tempvals (a tasklet, None) answer
+// without the subtype walk.
+inline bool is_bomb(PyObject* o) noexcept {
+    if (o == nullptr || o == Py_None || Py_IS_TYPE(o, &Tasklet_Type)) {
+        return false;
+    }
+    return Py_IS_TYPE(o, &Bomb_Type) || PyType_IsSubtype(Py_TYPE(o), &Bomb_Type);
+}
 
 // --- bomb (stackless_bomb.cpp) ---
 // A bomb of (type, value, traceback); null with an exception set on failure.
