@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 
-
 from syncless import coio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -131,3 +130,16 @@ def test_thread_pool_runs_blocking_calls_while_tasklets_run():
 def test_thread_pool_runs_as_many_calls_at_once_as_it_has_threads():
     seconds, _ = sleep_report(run_example("thread_pool.py"), 4)
     assert seconds < 0.9  # one round of 0.5 s, not two or more
+
+
+def test_the_quick_start_demo():
+    # scripts/demo.sh runs this through the launcher: gevent on our greenlet,
+    # then urllib in tasklets through syncless.patch, in one process.
+    result = subprocess.run([sys.executable, "-m", "syncless", "run",
+                             os.path.join(EXAMPLES, "demo.py")],
+                            cwd=HERE, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "gevent echo: 50/50 clients got their bytes back" in lines
+    fetched = [line for line in lines if line.startswith("urllib in 20 tasklets: 20 pages")]
+    assert len(fetched) == 1, lines
