@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "fd_watch.hpp"
 #include "waiter.hpp"
 #include "waker.hpp"
@@ -66,7 +68,20 @@ Hub* Hub::for_this_thread() noexcept {
     return hub;
 }
 
+namespace {
+
+// libevent reports an fd closed behind its back (epoll_ctl EBADF) as a
+// warning on stderr; waits check their fds themselves, so only errors show.
+void log_libevent(int severity, const char* message) noexcept {
+    if (severity >= EVENT_LOG_ERR) {
+        std::fprintf(stderr, "syncless: libevent: %s\n", message);
+    }
+}
+
+}  // namespace
+
 bool Hub::init() noexcept {
+    event_set_log_callback(&log_libevent);
     StacklessThread* ts = this_thread();
     if (ts == nullptr) {
         return false;

@@ -1,5 +1,6 @@
 #include "waiter.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 
 #include <cerrno>
@@ -124,6 +125,14 @@ WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t
     timeval tv = to_timeval(timeout >= 0 ? timeout : 0);
     std::size_t added = 0;
     bool ok = true;
+    for (std::size_t i = 0; i < count; ++i) {
+        // libevent learns of a bad fd only when it applies its changelist,
+        // and then just never fires: refuse it now.
+        if (fds[i] >= 0 && fcntl(fds[i], F_GETFD) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return WaitResult::error;
+        }
+    }
     for (; added < count; ++added) {
         Waiter& w = waiters[added];
         w.tasklet = ts->current;

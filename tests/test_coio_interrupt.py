@@ -249,3 +249,18 @@ def test_waiting_tasklet_survives_garbage_collection_of_its_handle():
     gc.collect()
     stackless.run()
     assert done == [1]
+
+
+def test_waiting_on_a_bad_fd_raises_at_once():
+    import errno
+    import os
+
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    for fd in (r, 99999):
+        with pytest.raises(OSError) as info:
+            coio.wait_readable(fd)
+        assert info.value.errno == errno.EBADF
+    with pytest.raises(OSError):
+        coio.select([r], [], [], None)
