@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dns_module.hpp"
+#include "fd_watch.hpp"
 #include "socket_ops.hpp"
 #include "waiter.hpp"
 #include "waker.hpp"
@@ -30,6 +31,10 @@ PyObject* mod_sleep(PyObject*, PyObject* arg) {
     }
     if (seconds == 0) {
         Py_RETURN_NONE;
+    }
+    if (seconds > 9.2e9) {  // time.sleep's limit: a _PyTime_t of nanoseconds
+        PyErr_SetString(PyExc_OverflowError, "timestamp too large to convert to C _PyTime_t");
+        return nullptr;
     }
     if (wait_for(-1, 0, seconds) == WaitResult::error) {
         return nullptr;
@@ -139,6 +144,7 @@ PyObject* mod_cancel_waiters(PyObject*, PyObject* arg) {
     if (fd < 0) {
         return nullptr;
     }
+    bump_fd_generation(fd);
     Hub* hub = Hub::if_any();
     return PyLong_FromLong(hub != nullptr ? hub->cancel_fd_waiters(fd) : 0);
 }

@@ -113,10 +113,9 @@ bool DnsChannel::configure(DnsConfig config) noexcept {
 void DnsChannel::reset() noexcept { drop_channel(); }
 
 // Pending lookups end with ARES_EDESTRUCTION (their tasklets wake); the
-// sockets leave the base through on_sock_state. In a forked child the
-// deletes are safe before the hub's reinit too: with the epoll changelist
-// they reach the kernel only at the next dispatch, and reinit starts from an
-// empty changelist and a fresh epoll set.
+// sockets leave the base through on_sock_state. In a forked child this must
+// come after the hub's reinit: before it, the deletes would reach the epoll
+// set the child still shares with its parent (coio's fork hook orders them).
 void DnsChannel::drop_channel() noexcept {
     if (channel_ != nullptr) {
         ares_channel old = channel_;

@@ -30,7 +30,7 @@ void dns_finish(DnsQuery* query, int status) noexcept {
 
 bool dns_wait(DnsQuery* query) noexcept {
     while (!query->done) {
-        StacklessThread* ts = thread_for_switch();
+        StacklessThread* ts = thread_for_wait();
         if (ts == nullptr) {
             return false;
         }

@@ -42,7 +42,7 @@ bool dns_wait(DnsQuery* query) noexcept;
 // callback's to free if c-ares still holds it).
 template <class Query, class Start>
 std::unique_ptr<Query> dns_ask(Start start) noexcept {
-    if (stackless_face::thread_for_switch() == nullptr) {
+    if (stackless_face::thread_for_wait() == nullptr) {
         return nullptr;  // no lookup this caller could not wait for
     }
     DnsChannel* dns = DnsChannel::for_this_thread();

@@ -1,8 +1,17 @@
 #include "fd_watch.hpp"
 
+#include <vector>
+
 namespace syncless::io {
 
 namespace {
+
+std::vector<unsigned> fd_generations;  // every thread's, touched with the GIL
+
+unsigned fd_generation(int fd) noexcept {
+    auto index = static_cast<std::size_t>(fd);
+    return index < fd_generations.size() ? fd_generations[index] : 0;
+}
 
 void link(FdWatch* watch, Waiter* w) noexcept {
     w->watch_prev = nullptr;
@@ -26,6 +35,15 @@ void unlink(FdWatch* watch, Waiter* w) noexcept {
 }
 
 }  // namespace
+
+void bump_fd_generation(int fd) noexcept {
+    auto index = static_cast<std::size_t>(fd);
+    if (index >= fd_generations.size()) {
+        fd_generations.resize(index + 1 > 2 * fd_generations.size() ? index + 1
+                                                                     : 2 * fd_generations.size());
+    }
+    ++fd_generations[index];
+}
 
 void on_watch(evutil_socket_t, short what, void* arg) noexcept {
     auto* watch = static_cast<FdWatch*>(arg);
@@ -54,7 +72,15 @@ WaitResult wait_watched(int fd, short what, double timeout) noexcept {
     if (watch == nullptr) {
         return WaitResult::error;
     }
+    unsigned generation = fd_generation(fd);
+    if (watch->added && watch->generation != generation) {
+        // Closed (in another thread) and reused since: the kernel dropped
+        // the old registration, libevent still counts it.
+        event_del(&watch->ev);
+        watch->added = false;
+    }
     if (!watch->added) {
+        watch->generation = generation;
         if (event_add(&watch->ev, nullptr) < 0) {
             errno = EBADF;
             PyErr_SetFromErrno(PyExc_OSError);

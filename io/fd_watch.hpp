@@ -16,7 +16,13 @@ struct FdWatch {
     Hub* hub = nullptr;
     Waiter* waiters = nullptr;  // through Waiter::watch_next
     bool added = false;
+    unsigned generation = 0;    // the fd's generation when it was added
 };
+
+// A socket closed in another thread cannot reach this thread's hub (its
+// loop may run without the GIL): the close bumps the fd's generation
+// instead (GIL held), and a watch from an older generation is re-added.
+void bump_fd_generation(int fd) noexcept;
 
 void on_watch(evutil_socket_t fd, short what, void* arg) noexcept;
 

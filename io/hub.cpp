@@ -41,6 +41,16 @@ bool take_signal_wakeup(int fd) noexcept {
     return true;
 }
 
+unsigned long main_thread_ident() noexcept {
+    Ref threading = Ref::steal(PyImport_ImportModule("threading"));
+    Ref main = threading ? Ref::steal(PyObject_CallMethod(threading.get(), "main_thread", nullptr))
+                         : Ref();
+    Ref ident = main ? Ref::steal(PyObject_GetAttrString(main.get(), "ident")) : Ref();
+    unsigned long value = ident ? PyLong_AsUnsignedLong(ident.get()) : 0;
+    PyErr_Clear();
+    return value;
+}
+
 void drain(int fd) noexcept {
     char buffer[256];
     while (read(fd, buffer, sizeof buffer) > 0) {
@@ -50,6 +60,17 @@ void drain(int fd) noexcept {
 }  // namespace
 
 Hub* Hub::if_any() noexcept { return this_hub; }
+
+void Hub::park_if_finalizing() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    bool finalizing = Py_IsFinalizing();
+#else
+    bool finalizing = _Py_IsFinalizing();
+#endif
+    while (finalizing) {
+        pause();
+    }
+}
 
 Hub* Hub::for_this_thread() noexcept {
     if (this_hub != nullptr) {
@@ -91,11 +112,12 @@ bool Hub::init() noexcept {
         PyErr_NoMemory();
         return false;
     }
-    // The changelist batches registration changes into the next dispatch.
-    // Without a precise timer libevent reads CLOCK_MONOTONIC_COARSE, whose
-    // 4 ms tick turned sleep(0.001) into 4 ms.
+    // No epoll changelist: it defers a delete past the close() that follows
+    // it, and a dup of the fd then keeps a ghost registration that makes
+    // epoll_wait spin. (Sockets keep persistent watches, so changes are
+    // rare anyway.) Without a precise timer libevent reads
+    // CLOCK_MONOTONIC_COARSE, whose 4 ms tick turned sleep(0.001) into 4 ms.
     event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV |
-                                      EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST |
                                       EVENT_BASE_FLAG_PRECISE_TIMER);
     base_ = event_base_new_with_config(config);
     event_config_free(config);
@@ -113,13 +135,19 @@ bool Hub::init() noexcept {
         PyErr_SetString(PyExc_OSError, "libevent: cannot watch the thread wake-up fd");
         return false;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, signal_fds_) == 0) {
+    // Signals reach Python handlers in the main thread only.
+    if (PyThread_get_thread_ident() == main_thread_ident() &&
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, signal_fds_) == 0) {
         if (take_signal_wakeup(signal_fds_[1])) {
             signal_event_ =
                 event_new(base_, signal_fds_[0], EV_READ | EV_PERSIST, &on_signal_fd, this);
             if (signal_event_ != nullptr) {
                 event_add(signal_event_, nullptr);
             }
+        } else {
+            close(signal_fds_[0]);
+            close(signal_fds_[1]);
+            signal_fds_[0] = signal_fds_[1] = -1;
         }
     }
 
@@ -145,6 +173,7 @@ bool Hub::init() noexcept {
         return false;
     }
     Ref held = ring_remove(ts, reinterpret_cast<Tasklet*>(tasklet.get()));
+    reinterpret_cast<Tasklet*>(tasklet.get())->is_hub = true;
     tasklet_ = std::move(tasklet);
     return true;
 }
@@ -211,6 +240,14 @@ void Hub::leave_ring(StacklessThread* ts) noexcept {
     Ref value = Ref::steal(schedule_task(ts, self, next));
     if (!value) {
         deliver_to_main(ts);
+    }
+}
+
+void Hub::leave_ring_now() noexcept {
+    Tasklet* self = tasklet();
+    StacklessThread* ts = self->thread;
+    if (self->next != nullptr && ts != nullptr && ts->current != self) {
+        Ref held = ring_remove(ts, self);
     }
 }
 

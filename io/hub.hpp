@@ -46,6 +46,7 @@ public:
     // Every event callback calls this first: the loop blocks without the GIL.
     void hold_gil() noexcept {
         if (released_ != nullptr) {
+            park_if_finalizing();
             PyEval_RestoreThread(released_);
             released_ = nullptr;
         }
@@ -67,16 +68,28 @@ public:
     // After fork(), in the child: the epoll set is shared with the parent.
     bool reinit() noexcept;
 
-    // wait_for() and Waker count their registrations here.
-    void count_wait(int delta) noexcept { waiting_ += delta; }
+    // Waits count themselves in and out here; when the last one ends the
+    // hub leaves the run ring at once, so getruncount() counts it exactly
+    // while something waits.
+    void count_wait(int delta) noexcept {
+        waiting_ += delta;
+        if (waiting_ == 0) {
+            leave_ring_now();
+        }
+    }
 
 private:
     Hub() noexcept = default;
+    // Taking the GIL once the interpreter finalizes would exit the thread
+    // through these noexcept frames (std::terminate): it sleeps for good
+    // instead, as CPython 3.14's own threads do.
+    static void park_if_finalizing() noexcept;
     bool init() noexcept;
     static PyObject* loop_entry(PyObject* self, PyObject*) noexcept;
     void loop(StacklessThread* ts) noexcept;
     void deliver_to_main(StacklessThread* ts) noexcept;
     void leave_ring(StacklessThread* ts) noexcept;
+    void leave_ring_now() noexcept;
     static void on_signal_fd(evutil_socket_t fd, short, void* arg) noexcept;
     static void on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept;
 

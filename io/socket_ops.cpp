@@ -32,10 +32,19 @@ PyObject*& slot(PyObject* sock, Py_ssize_t offset) noexcept {
     return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(sock) + offset);
 }
 
-// The socket's own timeout: -1 for None (wait forever).
-double timeout_of(PyObject* sock) noexcept {
+// The socket's own timeout: -1 for None (wait forever). settimeout() keeps
+// a float there; anything else a subclass stored is converted, or refused.
+bool timeout_of(PyObject* sock, double* timeout) noexcept {
     PyObject* t = slot(sock, timeout_offset);
-    return t == nullptr || t == Py_None ? -1.0 : PyFloat_AS_DOUBLE(t);
+    if (t == nullptr || t == Py_None) {
+        *timeout = -1.0;
+        return true;
+    }
+    if (PyFloat_CheckExact(t)) {
+        *timeout = PyFloat_AS_DOUBLE(t);
+        return true;
+    }
+    return parse_timeout(t, timeout);
 }
 
 // The last recv returned less than asked: the socket is most likely empty,
@@ -72,15 +81,20 @@ bool set_errno_error() noexcept {
 // succeeds, waiting for `what` on EAGAIN with the socket's timeout. Returns
 // false with the exception set: socket errors as OSError subclasses, the
 // timeout as TimeoutError('timed out'), BlockingIOError for timeout 0.
+// A caller's own MSG_DONTWAIT (`dontwait`) means timeout 0 for this call.
 template <class Call>
-bool retry(PyObject* sock, short what, Call call, ssize_t* result, bool wait_first = false) noexcept {
+bool retry(PyObject* sock, short what, Call call, ssize_t* result, bool wait_first = false,
+           bool dontwait = false) noexcept {
     for (;;) {
         int fd = fd_of(sock);
         if (fd < 0) {
             errno = EBADF;
             return set_errno_error();
         }
-        double timeout = timeout_of(sock);
+        double timeout = 0;
+        if (!dontwait && !timeout_of(sock, &timeout)) {
+            return false;
+        }
         if (!wait_first || timeout == 0) {
             ssize_t n = call(fd);
             if (n >= 0) {
@@ -143,6 +157,30 @@ bool parse_size(PyObject* arg, Py_ssize_t* out, const char* what) noexcept {
     return true;
 }
 
+// recv into data[0:size]; with MSG_WAITALL, until size bytes or EOF (the
+// call itself is always MSG_DONTWAIT: waiting is the hub's).
+bool receive(PyObject* sock, char* data, Py_ssize_t size, int flags, bool wait_first,
+             ssize_t* got) noexcept {
+    bool all = (flags & MSG_WAITALL) != 0;
+    int call_flags = (flags & ~MSG_WAITALL) | MSG_DONTWAIT;
+    *got = 0;
+    do {
+        ssize_t n;
+        if (!retry(sock, EV_READ,
+                   [&](int fd) {
+                       return recv(fd, data + *got, static_cast<size_t>(size - *got), call_flags);
+                   },
+                   &n, wait_first && *got == 0, (flags & MSG_DONTWAIT) != 0)) {
+            return false;
+        }
+        *got += n;
+        if (n == 0) {
+            break;
+        }
+    } while (all && *got < size);
+    return true;
+}
+
 constexpr Py_ssize_t small_recv = 512;
 constexpr Py_ssize_t scratch_size = 65536;
 
@@ -183,9 +221,7 @@ PyObject* sock_recv(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         data = PyBytes_AS_STRING(bytes.get());
     }
     ssize_t got;
-    if (!retry(args[0], EV_READ,
-               [&](int fd) { return recv(fd, data, static_cast<size_t>(size), flags | MSG_DONTWAIT); },
-               &got, drained)) {
+    if (!receive(args[0], data, size, flags, drained, &got)) {
         return nullptr;
     }
     set_recv_drained(args[0], got > 0 && got < size);
@@ -229,11 +265,8 @@ PyObject* sock_recv_into(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     }
     ok = ok && parse_flags(args, nargs, 3, &flags);
     ssize_t got = 0;
-    ok = ok && retry(args[0], EV_READ,
-                     [&](int fd) {
-                         return recv(fd, view.buf, static_cast<size_t>(size), flags | MSG_DONTWAIT);
-                     },
-                     &got, recv_drained(args[0]));
+    ok = ok && receive(args[0], static_cast<char*>(view.buf), size, flags, recv_drained(args[0]),
+                       &got);
     PyBuffer_Release(&view);
     if (ok) {
         set_recv_drained(args[0], got > 0 && got < size);
@@ -268,7 +301,7 @@ PyObject* send_generic(PyObject* const* args, Py_ssize_t nargs, bool all) {
                    [&](int fd) {
                        return send(fd, data, static_cast<size_t>(left), flags | MSG_DONTWAIT);
                    },
-                   &sent);
+                   &sent, false, (flags & MSG_DONTWAIT) != 0);
         if (ok) {
             data += sent;
             left -= sent;

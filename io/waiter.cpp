@@ -1,6 +1,5 @@
 #include "waiter.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 
 #include <cerrno>
@@ -59,6 +58,25 @@ WaitResult wait_outcome(bool closed, bool ready, bool timed_out) noexcept {
     return timed_out ? WaitResult::timed_out : WaitResult::woken_early;
 }
 
+namespace {
+
+// time.sleep's and settimeout()'s limit: a _PyTime_t of nanoseconds.
+constexpr double max_timeout = 9.2e9;
+
+short events_for_poll(short what) noexcept {
+    return static_cast<short>(((what & EV_READ) ? POLLIN : 0) | ((what & EV_WRITE) ? POLLOUT : 0));
+}
+
+// Errors and hang-ups count as ready: the next call reports them.
+short fired_from_poll(short revents, short what) noexcept {
+    bool bad = (revents & (POLLERR | POLLHUP)) != 0;
+    return static_cast<short>((((revents & POLLIN) || bad) ? EV_READ : 0) |
+                              (((revents & POLLOUT) || bad) ? EV_WRITE : 0)) &
+           what;
+}
+
+}  // namespace
+
 bool parse_timeout(PyObject* arg, double* out) noexcept {
     if (arg == nullptr || arg == Py_None) {
         *out = -1.0;
@@ -76,29 +94,15 @@ bool parse_timeout(PyObject* arg, double* out) noexcept {
         PyErr_SetString(PyExc_ValueError, "Timeout value out of range");
         return false;
     }
+    if (value > max_timeout) {
+        PyErr_SetString(PyExc_OverflowError, "timeout doesn't fit into C timeval");
+        return false;
+    }
     *out = value;
     return true;
 }
 
 WaitResult wait_for(int fd, short what, double timeout) noexcept {
-    if (timeout == 0 && fd >= 0) {
-        // No waiting at all: ask the kernel now. (A zero timer would race
-        // the readiness in the same loop pass.)
-        pollfd probe{fd, static_cast<short>(((what & EV_READ) ? POLLIN : 0) |
-                                            ((what & EV_WRITE) ? POLLOUT : 0)),
-                     0};
-        int n = poll(&probe, 1, 0);
-        if (n < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return WaitResult::error;
-        }
-        if (probe.revents & POLLNVAL) {
-            errno = EBADF;
-            PyErr_SetFromErrno(PyExc_OSError);
-            return WaitResult::error;
-        }
-        return n > 0 ? WaitResult::ready : WaitResult::timed_out;
-    }
     short fired = 0;
     return wait_any(&fd, &what, &fired, 1, timeout);
 }
@@ -125,13 +129,46 @@ WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t
     timeval tv = to_timeval(timeout >= 0 ? timeout : 0);
     std::size_t added = 0;
     bool ok = true;
+    // Ready now (a regular file always is, and epoll refuses those), or a
+    // bad fd (libevent would learn of it only when it applies the change,
+    // and then never fire): answer without parking.
+    std::unique_ptr<pollfd[]> probes(new (std::nothrow) pollfd[count]);
+    if (!probes) {
+        PyErr_NoMemory();
+        return WaitResult::error;
+    }
+    std::size_t polled = 0;
     for (std::size_t i = 0; i < count; ++i) {
-        // libevent learns of a bad fd only when it applies its changelist,
-        // and then just never fires: refuse it now.
-        if (fds[i] >= 0 && fcntl(fds[i], F_GETFD) < 0) {
+        if (fds[i] >= 0) {
+            probes[polled++] = pollfd{fds[i], events_for_poll(what[i]), 0};
+        }
+    }
+    if (polled > 0) {
+        int n = poll(probes.get(), polled, 0);
+        if (n < 0) {
             PyErr_SetFromErrno(PyExc_OSError);
             return WaitResult::error;
         }
+        if (n > 0) {
+            std::size_t k = 0;
+            for (std::size_t i = 0; i < count; ++i) {
+                fired[i] = 0;
+                if (fds[i] < 0) {
+                    continue;
+                }
+                short revents = probes[k++].revents;
+                if (revents & POLLNVAL) {
+                    errno = EBADF;
+                    PyErr_SetFromErrno(PyExc_OSError);
+                    return WaitResult::error;
+                }
+                fired[i] = fired_from_poll(revents, what[i]);
+            }
+            return WaitResult::ready;
+        }
+    }
+    if (timeout == 0) {
+        return WaitResult::timed_out;
     }
     for (; added < count; ++added) {
         Waiter& w = waiters[added];

@@ -36,6 +36,7 @@ struct Tasklet {
     bool block_trap;
     bool atomic;                   // kept for programs; nothing preempts yet
     bool ignore_nesting;
+    bool is_hub;                   // coio's event loop: no kill, throw, remove or bind
     Ref tempval;                   // never null; None when empty
     Ref func;                      // what the first switch calls, with args/kwargs
     Ref args;

@@ -42,8 +42,20 @@ bool check_own_thread(Tasklet* t) {
 // bind(func=None, args=None, kwargs=None)
 // take_context: binding a function (not setup()) gives the tasklet the
 // binder's context.
+// The hub outlives every tasklet that may wait on it.
+bool refuse_for_hub(Tasklet* t, const char* what) {
+    if (t->is_hub) {
+        PyErr_Format(PyExc_RuntimeError, "the coio hub tasklet cannot be %s", what);
+        return true;
+    }
+    return false;
+}
+
 int do_bind(Tasklet* self, PyObject* func, PyObject* args, PyObject* kwargs,
             bool take_context = true) {
+    if (refuse_for_hub(self, "rebound")) {
+        return -1;
+    }
     if (func == Py_None) func = nullptr;
     if (args == Py_None) args = nullptr;
     if (kwargs == Py_None) kwargs = nullptr;
@@ -189,6 +201,9 @@ PyObject* tasklet_insert(Tasklet* self, PyObject*) {
 }
 
 PyObject* tasklet_remove(Tasklet* self, PyObject*) {
+    if (refuse_for_hub(self, "removed")) {
+        return nullptr;
+    }
     if (self->blocked != 0) {
         PyErr_SetString(PyExc_RuntimeError, "You cannot remove a blocked tasklet.");
         return nullptr;
@@ -576,6 +591,9 @@ PyMethodDef tasklet_methods[] = {
 }  // namespace
 
 PyObject* throw_bomb(Tasklet* self, Ref bomb, bool pending) noexcept {
+    if (refuse_for_hub(self, "killed or thrown into")) {
+        return nullptr;
+    }
     StacklessThread* ts = this_thread();
     if (ts == nullptr) {
         return nullptr;

@@ -11,7 +11,6 @@ configure_dns() says otherwise for the calling thread (each thread's hub has
 a resolver of its own). A forked child starts with a fresh resolver (same
 configuration); lookups pending at the fork fail there with EAI_AGAIN.
 """
-import os
 import socket as _stdsocket
 
 # The C functions, never whatever syncless.patch (or anyone) put on the
@@ -212,5 +211,3 @@ def resolve_address(family, address):
     resolved = infos[0][4]
     return resolved[:2] + tuple(address[2:]) if family == _AF_INET6 else resolved
 
-
-os.register_at_fork(after_in_child=_coio.dns_reset)

@@ -82,8 +82,9 @@ class CoioSelector(selectors._BaseSelectorImpl):
             timeout = max(float(timeout), 0.0)
         keys = list(self._fd_to_key.values())
         if not keys:
-            if timeout:
-                _coio.sleep(timeout)
+            # Nothing to wait for but time (forever, as the stdlib's do).
+            if timeout != 0:
+                _coio.sleep(_FOREVER if timeout is None else timeout)
             return []
         fds = [key.fd for key in keys]
         events = [(_EV_READ if key.events & selectors.EVENT_READ else 0) |

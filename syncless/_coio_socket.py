@@ -17,6 +17,7 @@ import _socket
 
 from ._syncless import coio_module as _coio
 from ._coio_dns import resolve_address as _resolve_address
+from ._coio_wait import wait_again_after_early_wakeups
 
 _EV_READ = _coio.EV_READ
 _EV_WRITE = _coio.EV_WRITE
@@ -38,6 +39,8 @@ def _check_timeout(value):
         raise ValueError("Invalid value NaN (not a number)")
     if value < 0:
         raise ValueError("Timeout value out of range")
+    if value > 9.2e9:  # the socket module's limit (a _PyTime_t of nanoseconds)
+        raise OverflowError("timeout doesn't fit into C timeval")
     return value
 
 
@@ -111,19 +114,24 @@ class socket(_StdSocket):
 
     def connect(self, address):
         err = self._connect(address)
+        if err is None:
+            raise TimeoutError("timed out")
         if err:
             raise OSError(err, os.strerror(err))
 
     def connect_ex(self, address):
-        return self._connect(address)
+        err = self._connect(address)
+        return errno.EWOULDBLOCK if err is None else err  # the socket module's timeout answer
 
     def _connect(self, address):
+        """connect_ex's errno, or None when the timeout passed."""
         address = _resolve_address(self.family, address)
         err = _socket.socket.connect_ex(self, address)
         if err not in _CONNECTING or self._timeout == 0.0:
             return err
-        if _coio.wait(self, _EV_WRITE, self._timeout) is False:
-            raise TimeoutError("timed out")
+        writable = lambda t: _coio.wait(self, _EV_WRITE, t)
+        if not wait_again_after_early_wakeups(writable, self._timeout):
+            return None
         return self.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)
 
     def sendfile(self, file, offset=0, count=None):
@@ -173,9 +181,11 @@ class socket(_StdSocket):
     def __del__(self):
         fd = self.fileno()
         if fd >= 0:
-            _warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
-            _coio.cancel_waiters(fd)
-            _socket.socket.close(self)
+            try:
+                _warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
+            finally:  # the warning may be an error; the fd goes anyway
+                _coio.cancel_waiters(fd)
+                _socket.socket.close(self)
 
 
 _coio.register_socket_class(socket)

@@ -1,6 +1,8 @@
 """Runs blocking calls in OS threads while only the calling tasklet waits."""
+import os
 import queue
 import threading
+import weakref
 
 from ._syncless import coio_module as _coio
 
@@ -30,6 +32,12 @@ class ThreadPool:
         if max_threads < 1:
             raise ValueError("a thread pool needs at least one thread")
         self.max_threads = max_threads
+        self._start_afresh()
+        _pools.add(self)
+
+    def _start_afresh(self):
+        """No workers yet; also in a forked child, where the parent's
+        threads (and maybe a held lock) are gone."""
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = []
@@ -75,6 +83,16 @@ class ThreadPool:
     def thread_count(self):
         return len(self._threads)
 
+
+_pools = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for pool in list(_pools):
+        pool._start_afresh()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _default = None
 

@@ -78,4 +78,11 @@ def signal(signum, handler):
     return _stdsignal.signal(signum, spawn)
 
 
-os.register_at_fork(after_in_child=_coio.reinit)
+def _after_fork_in_child():
+    # The hub first: until its reinit the child shares its parent's epoll
+    # set, and dropping the resolver's sockets would delete them there.
+    _coio.reinit()
+    _coio.dns_reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -61,15 +61,24 @@ def patch_module_socket(module):
 
 
 def patch_time():
-    """time.sleep parks only the calling tasklet."""
-    _replace(time, "sleep", coio.sleep)
+    """time.sleep parks only the calling tasklet; time.sleep(0) yields to
+    the other runnable tasklets (as gevent's does), where coio.sleep(0)
+    returns at once."""
+    _replace(time, "sleep", _sleep)
+
+
+def _sleep(seconds):
+    if seconds == 0:
+        coio.stackless.schedule()
+    else:
+        coio.sleep(seconds)
 
 
 def patch_select():
     """select.select and select.poll, and the selectors' DefaultSelector,
     PollSelector and SelectSelector (socketserver's too) park only the
-    calling tasklet. (epoll objects stay the kernel's: code that drives its
-    own epoll, asyncio's loop for one, keeps working.)"""
+    calling tasklet. select.epoll objects stay the kernel's; asyncio, which
+    takes DefaultSelector, then runs its loop on the hub's waits.)"""
     import socketserver
 
     _replace(select, "select", coio.select)

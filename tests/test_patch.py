@@ -101,7 +101,7 @@ def test_patch_all_is_idempotent_and_undoable():
     patch.patch_all()
     patch.patch_all()
     try:
-        assert socket.socket is coio.socket and time.sleep is coio.sleep
+        assert socket.socket is coio.socket and time.sleep is patch._sleep
         assert select.select is coio.select and selectors.DefaultSelector is coio.DefaultSelector
     finally:
         patch.unpatch_all()
