@@ -67,6 +67,8 @@ def test_a_socket_closed_in_another_thread_leaves_no_stale_watch():
         assert reader.recv(5) == b"hello"
 
 
+# The pool's idle workers are threads: forking beside them is the point.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_thread_pool_works_in_a_forked_child():
     pool = coio.thread_pool(2)
     assert pool(lambda: 41) == 41

@@ -8,6 +8,8 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 import syncless
 from syncless import coio
 
@@ -61,6 +63,8 @@ def test_signal_handler_runs_in_a_tasklet_that_may_block():
     assert got == [(signal.SIGUSR2, True)]
 
 
+# Earlier tests' thread-pool workers (daemons) may still be around.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_forked_child_gets_a_working_hub_of_its_own():
     a, b = coio.socketpair()
     ticks = []
