@@ -139,6 +139,11 @@ PyObject* mod_waiting(PyObject*, PyObject*) {
     return PyLong_FromLong(hub != nullptr ? hub->waiting() : 0);
 }
 
+PyObject* mod_stale_watches(PyObject*, PyObject*) {
+    Hub* hub = Hub::if_any();
+    return PyLong_FromLong(hub != nullptr ? hub->stale_watches() : 0);
+}
+
 PyObject* mod_cancel_waiters(PyObject*, PyObject* arg) {
     int fd = as_fd(arg);
     if (fd < 0) {
@@ -187,6 +192,9 @@ PyMethodDef functions[] = {
     {"waiting", mod_waiting, METH_NOARGS,
      "waiting() -> int\n\nWaits in progress in this thread (0 when idle); each one holds\n"
      "its registrations until it ends."},
+    {"stale_watches", mod_stale_watches, METH_NOARGS,
+     "stale_watches() -> int\n\nReadiness watches of this thread still registered for closed fds\n"
+     "(each one a leak; the test suite checks for 0)."},
     {"cancel_waiters", mod_cancel_waiters, METH_O,
      "cancel_waiters(fd) -> int\n\nWake everything waiting on fd with OSError(EBADF)."},
     {"reinit", mod_reinit, METH_NOARGS,

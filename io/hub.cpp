@@ -369,6 +369,17 @@ int Hub::cancel_fd_waiters(int fd) noexcept {
     return count;
 }
 
+int Hub::stale_watches() const noexcept {
+    int count = 0;
+    for (std::size_t slot = 0; slot < watches_.size(); ++slot) {
+        if (watches_[slot] != nullptr && watches_[slot]->added &&
+            fcntl(static_cast<int>(slot / 2), F_GETFD) < 0) {
+            ++count;
+        }
+    }
+    return count;
+}
+
 FdWatch* Hub::watch(int fd, short what) noexcept {
     std::size_t slot = 2 * static_cast<std::size_t>(fd) + (what == EV_WRITE ? 1 : 0);
     if (slot >= watches_.size()) {

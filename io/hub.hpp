@@ -61,6 +61,8 @@ public:
     // The fd's persistent watch for `what` (EV_READ or EV_WRITE), made on
     // first use; null with MemoryError.
     FdWatch* watch(int fd, short what) noexcept;
+    // Watches still registered for fds that are closed now: leaks.
+    int stale_watches() const noexcept;
 
     // A waker of another thread fired (GIL held): queue it for this hub.
     void post_from_thread(Waker* w) noexcept;

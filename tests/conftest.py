@@ -15,6 +15,7 @@ def no_wait_left_registered():
     """Every test leaves no hub registration behind, whatever it did."""
     yield
     assert coio_module.waiting() == 0, "a wait left its registration behind"
+    assert coio_module.stale_watches() == 0, "a closed socket left its readiness watch"
 
 # Real servers on loopback for client tests (tests/real_servers.py): each starts
 # once per run, and only if some test asks for it.

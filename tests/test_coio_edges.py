@@ -178,3 +178,16 @@ def test_a_subclass_storing_an_int_timeout_still_times_out_right():
 def test_a_greenlet_in_the_main_tasklet_resolves_names():
     g = greenlet.greenlet(lambda: coio.getaddrinfo("127.0.0.1", 80)[0][4])
     assert g.switch() == ("127.0.0.1", 80)
+
+
+def test_the_leak_check_sees_a_watch_left_on_a_closed_fd():
+    from syncless._syncless import coio_module as _coio
+
+    a, b = coio.socketpair()
+    with b:
+        stackless.tasklet(lambda: (coio.sleep(0.01), b.sendall(b"x")))()
+        assert a.recv(1) == b"x"  # it waited: a's fd has a watch now
+        os.close(a.fileno())  # behind coio's back
+        assert _coio.stale_watches() == 1
+        a.detach()  # the object lets go of the fd: the watch goes
+        assert _coio.stale_watches() == 0
