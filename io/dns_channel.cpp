@@ -1,4 +1,5 @@
 #include "dns_channel.hpp"
+#include "dns_query.hpp"
 
 #include <algorithm>
 #include <new>
@@ -27,6 +28,21 @@ bool library_ready() noexcept {
 }  // namespace
 
 DnsChannel* DnsChannel::if_any() noexcept { return this_channel; }
+
+bool DnsChannel::end_of_thread() noexcept {
+    DnsChannel* dns = this_channel;
+    if (dns == nullptr) {
+        return true;
+    }
+    if (dns_queries_alive() > 0) {
+        return false;
+    }
+    dns->drop_channel();
+    event_free(dns->timer_);
+    delete dns;
+    this_channel = nullptr;
+    return true;
+}
 
 DnsChannel* DnsChannel::for_this_thread() noexcept {
     if (this_channel != nullptr) {

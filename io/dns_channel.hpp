@@ -28,6 +28,9 @@ public:
     // exception set when it cannot be made.
     static DnsChannel* for_this_thread() noexcept;
     static DnsChannel* if_any() noexcept;
+    // The thread ends: frees its resolver unless a lookup is still in
+    // flight (its record points at it); true when nothing is left.
+    static bool end_of_thread() noexcept;
 
     Hub* hub() const noexcept { return hub_; }
     // The c-ares channel, made from the configuration on first use; null

@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
+#include "dns_channel.hpp"
 #include "fd_watch.hpp"
 #include "waiter.hpp"
 #include "waker.hpp"
@@ -18,6 +20,8 @@ using namespace stackless_face;
 namespace {
 
 SYNCLESS_STATIC_TLS thread_local Hub* this_hub = nullptr;
+
+std::vector<Hub*> live_hubs;  // every thread's, touched with the GIL
 
 // signal.set_wakeup_fd(fd) in the main thread, unless the program (asyncio,
 // say) has its own: then signals wait for the next Python code to run.
@@ -61,6 +65,38 @@ void drain(int fd) noexcept {
 
 Hub* Hub::if_any() noexcept { return this_hub; }
 
+bool Hub::is_live(const Hub* hub) noexcept {
+    return std::find(live_hubs.begin(), live_hubs.end(), hub) != live_hubs.end();
+}
+
+void Hub::on_thread_end(PyObject* capsule) noexcept {
+    auto* hub = static_cast<Hub*>(PyCapsule_GetPointer(capsule, "syncless.hub_owner"));
+    if (hub != nullptr && hub == this_hub) {
+        hub->end_of_thread();
+    }
+}
+
+void Hub::end_of_thread() noexcept {
+    if (waiting_ != 0 || !DnsChannel::end_of_thread()) {
+        return;  // kept (leaked): events still point at parked stacks or records
+    }
+    for (FdWatch*& watch : watches_) {
+        if (watch != nullptr) {
+            event_del(&watch->ev);
+            delete watch;
+            watch = nullptr;
+        }
+    }
+    event_free(thread_event_);
+    close(thread_fd_);
+    event_base_free(base_);  // closes the epoll fd and its timerfd
+    posted_.clear();
+    tasklet_.reset();  // suspended in its loop: its stack goes back to the pool
+    live_hubs.erase(std::find(live_hubs.begin(), live_hubs.end(), this));
+    this_hub = nullptr;
+    delete this;
+}
+
 void Hub::park_if_finalizing() noexcept {
 #if PY_VERSION_HEX >= 0x030D0000
     bool finalizing = Py_IsFinalizing();
@@ -86,6 +122,7 @@ Hub* Hub::for_this_thread() noexcept {
         return nullptr;  // leaked on purpose: a half-made base may hold events
     }
     this_hub = hub;
+    live_hubs.push_back(hub);
     return hub;
 }
 
@@ -175,6 +212,15 @@ bool Hub::init() noexcept {
     Ref held = ring_remove(ts, reinterpret_cast<Tasklet*>(tasklet.get()));
     reinterpret_cast<Tasklet*>(tasklet.get())->is_hub = true;
     tasklet_ = std::move(tasklet);
+    // The main thread's hub lasts as long as the process; another thread's
+    // goes with the thread (its state dict is cleared as it ends).
+    PyObject* dict = PyThreadState_GetDict();
+    if (dict != nullptr && PyThread_get_thread_ident() != main_thread_ident()) {
+        Ref owner = Ref::steal(PyCapsule_New(this, "syncless.hub_owner", &on_thread_end));
+        if (!owner || PyDict_SetItemString(dict, "syncless.hub", owner.get()) < 0) {
+            return false;
+        }
+    }
     return true;
 }
 

@@ -29,6 +29,8 @@ public:
     // when it cannot be made.
     static Hub* for_this_thread() noexcept;
     static Hub* if_any() noexcept;
+    // Whether `hub` still exists (its thread may have ended); GIL held.
+    static bool is_live(const Hub* hub) noexcept;
 
     event_base* base() const noexcept { return base_; }
     Tasklet* tasklet() const noexcept { return reinterpret_cast<Tasklet*>(tasklet_.get()); }
@@ -82,6 +84,11 @@ public:
 
 private:
     Hub() noexcept = default;
+    // A thread other than the main one ends (its state dict is cleared):
+    // the hub frees its base and fds, unless a wait or lookup still points
+    // into it.
+    void end_of_thread() noexcept;
+    static void on_thread_end(PyObject* capsule) noexcept;
     // Taking the GIL once the interpreter finalizes would exit the thread
     // through these noexcept frames (std::terminate): it sleeps for good
     // instead, as CPython 3.14's own threads do.

@@ -60,6 +60,9 @@ PyObject* waker_fire(Waker* self, PyObject*) {
         Py_RETURN_NONE;
     }
     self->fired = true;
+    if (!Hub::is_live(self->hub)) {
+        Py_RETURN_NONE;  // its thread ended: nobody can be waiting on it
+    }
     if (self->hub == Hub::if_any()) {
         waker_deliver(self);
     } else {

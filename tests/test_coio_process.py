@@ -132,3 +132,32 @@ def test_each_thread_has_its_own_hub():
     assert results["a"][0] == results["b"][0] == [0, 1, 2]
     assert results["a"][1] != results["b"][1]
     assert coio.get_main_loop_tasklet().thread_id == threading.get_ident()
+
+
+def test_a_thread_that_used_coio_gives_its_hub_back_when_it_ends():
+    def fd_count():
+        return len(os.listdir("/proc/self/fd"))
+
+    def work():
+        coio.sleep(0.001)
+        a, b = coio.socketpair()
+        with a, b:
+            stackless.tasklet(lambda: (coio.sleep(0.001), b.sendall(b"x")))()
+            assert a.recv(1) == b"x"  # a readiness watch, too
+        coio.getaddrinfo("localhost", 80)  # and a resolver
+        stackless.run()
+        wakers.append(coio.Waker())
+
+    wakers = []
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:  # the first ones may create lazily shared state
+        t.start()
+        t.join()
+    before = fd_count()
+    for _ in range(50):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    assert fd_count() == before  # each hub had ~5 fds: they went with it
+    for waker in wakers:
+        waker.fire()  # its thread and hub are gone: nothing to wake
