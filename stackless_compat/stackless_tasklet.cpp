@@ -156,6 +156,36 @@ PyObject* tasklet_bind(Tasklet* self, PyObject* args, PyObject* kwargs) {
     return Py_NewRef(as_object(self));
 }
 
+// tasklet(func=None, args=None, kwargs=None) without a tuple and keyword
+// parsing for the usual positional call (every tasklet is made this way);
+// anything else takes type's own call.
+PyObject* tasklet_vectorcall(PyObject* type, PyObject* const* args, size_t nargsf,
+                             PyObject* kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames != nullptr || nargs > 3) {
+        Ref tuple = Ref::steal(PyTuple_New(nargs));
+        for (Py_ssize_t i = 0; tuple && i < nargs; ++i) {
+            PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+        }
+        Ref kwargs = kwnames != nullptr ? Ref::steal(PyDict_New()) : Ref();
+        for (Py_ssize_t i = 0; kwargs && i < PyTuple_GET_SIZE(kwnames); ++i) {
+            if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                return nullptr;
+            }
+        }
+        if (!tuple || (kwnames != nullptr && !kwargs)) {
+            return nullptr;
+        }
+        return PyType_Type.tp_call(type, tuple.get(), kwargs.get());
+    }
+    Ref self = Ref::steal(tasklet_new(reinterpret_cast<PyTypeObject*>(type), nullptr, nullptr));
+    if (!self || do_bind(reinterpret_cast<Tasklet*>(self.get()), nargs > 0 ? args[0] : nullptr,
+                         nargs > 1 ? args[1] : nullptr, nargs > 2 ? args[2] : nullptr) < 0) {
+        return nullptr;
+    }
+    return self.release();
+}
+
 PyObject* tasklet_setup(Tasklet* self, PyObject* args, PyObject* kwargs) {
     if (self->alive) {
         PyErr_SetString(PyExc_RuntimeError, "tasklet is alive");
@@ -690,6 +720,7 @@ PyTypeObject Tasklet_Type = [] {
     t.tp_init = reinterpret_cast<initproc>(tasklet_init);
     t.tp_alloc = PyType_GenericAlloc;
     t.tp_new = tasklet_new;
+    t.tp_vectorcall = tasklet_vectorcall;
     t.tp_free = PyObject_GC_Del;
     return t;
 }();
