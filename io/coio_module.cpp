@@ -149,9 +149,7 @@ PyObject* mod_cancel_waiters(PyObject*, PyObject* arg) {
     if (fd < 0) {
         return nullptr;
     }
-    bump_fd_generation(fd);
-    Hub* hub = Hub::if_any();
-    return PyLong_FromLong(hub != nullptr ? hub->cancel_fd_waiters(fd) : 0);
+    return PyLong_FromLong(Hub::cancel_everywhere(fd, bump_fd_generation(fd)));
 }
 
 PyObject* mod_reinit(PyObject*, PyObject*) {

@@ -8,12 +8,8 @@ namespace {
 
 std::vector<unsigned> fd_generations;  // every thread's, touched with the GIL
 
-unsigned fd_generation(int fd) noexcept {
-    auto index = static_cast<std::size_t>(fd);
-    return index < fd_generations.size() ? fd_generations[index] : 0;
-}
-
 void link(FdWatch* watch, Waiter* w) noexcept {
+    w->watch = watch;
     w->watch_prev = nullptr;
     w->watch_next = watch->waiters;
     if (watch->waiters != nullptr) {
@@ -22,7 +18,18 @@ void link(FdWatch* watch, Waiter* w) noexcept {
     watch->waiters = w;
 }
 
-void unlink(FdWatch* watch, Waiter* w) noexcept {
+}  // namespace
+
+unsigned fd_generation(int fd) noexcept {
+    auto index = static_cast<std::size_t>(fd);
+    return index < fd_generations.size() ? fd_generations[index] : 0;
+}
+
+void leave_watch(Waiter* w) noexcept {
+    FdWatch* watch = w->watch;
+    if (watch == nullptr) {
+        return;
+    }
     if (w->watch_prev != nullptr) {
         w->watch_prev->watch_next = w->watch_next;
     } else {
@@ -32,17 +39,16 @@ void unlink(FdWatch* watch, Waiter* w) noexcept {
         w->watch_next->watch_prev = w->watch_prev;
     }
     w->watch_next = w->watch_prev = nullptr;
+    w->watch = nullptr;
 }
 
-}  // namespace
-
-void bump_fd_generation(int fd) noexcept {
+unsigned bump_fd_generation(int fd) noexcept {
     auto index = static_cast<std::size_t>(fd);
     if (index >= fd_generations.size()) {
         fd_generations.resize(index + 1 > 2 * fd_generations.size() ? index + 1
                                                                      : 2 * fd_generations.size());
     }
-    ++fd_generations[index];
+    return ++fd_generations[index];
 }
 
 void on_watch(evutil_socket_t, short what, void* arg) noexcept {
@@ -92,6 +98,7 @@ WaitResult wait_watched(int fd, short what, double timeout) noexcept {
     w.tasklet = ts->current;
     w.hub = hub;
     w.fd = fd;
+    w.generation = generation;
     // The waiter's own event is only its timer (never added without one).
     event_assign(&w.ev, hub->base(), -1, 0, &on_event, &w);
     if (timeout >= 0) {
@@ -105,9 +112,7 @@ WaitResult wait_watched(int fd, short what, double timeout) noexcept {
     hub->count_wait(-1);
     hub->remove_fd_waiter(&w);
     event_del(&w.ev);
-    if (!w.closed) {  // a close dropped the watch, and us with it
-        unlink(watch, &w);
-    }
+    leave_watch(&w);  // unless a close took the watch, or us off it
     if (!value) {
         return WaitResult::error;
     }

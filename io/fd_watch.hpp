@@ -19,10 +19,17 @@ struct FdWatch {
     unsigned generation = 0;    // the fd's generation when it was added
 };
 
-// A socket closed in another thread cannot reach this thread's hub (its
-// loop may run without the GIL): the close bumps the fd's generation
-// instead (GIL held), and a watch from an older generation is re-added.
-void bump_fd_generation(int fd) noexcept;
+// Every close through coio bumps its fd's generation (GIL held, any
+// thread). Waits and watches remember the generation they started in: the
+// closing thread's hub cancels older ones at once, other threads' hubs when
+// their loop reads the message (their loop may run without the GIL), and a
+// watch from an older generation is re-added by the fd's next user.
+unsigned bump_fd_generation(int fd) noexcept;
+unsigned fd_generation(int fd) noexcept;
+// Whether generation `a` came before `b` (wrap-around safe).
+inline bool older(unsigned a, unsigned b) noexcept { return static_cast<int>(a - b) < 0; }
+// Takes a waiter off its watch's list.
+void leave_watch(Waiter* w) noexcept;
 
 void on_watch(evutil_socket_t fd, short what, void* arg) noexcept;
 

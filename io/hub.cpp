@@ -388,7 +388,26 @@ void Hub::remove_fd_waiter(Waiter* w) noexcept {
     w->fd_next = w->fd_prev = nullptr;
 }
 
-int Hub::cancel_fd_waiters(int fd) noexcept {
+int Hub::cancel_everywhere(int fd, unsigned generation) noexcept {
+    Hub* here = this_hub;
+    for (Hub* hub : live_hubs) {
+        if (hub != here && hub->has_interest(fd)) {
+            hub->post_cancel(fd, generation);
+        }
+    }
+    return here != nullptr ? here->cancel_fd_waiters(fd, generation) : 0;
+}
+
+// Another thread's hub state only changes with the GIL held (its loop takes
+// the GIL before any callback), so it may be read here.
+bool Hub::has_interest(int fd) const noexcept {
+    auto index = static_cast<std::size_t>(fd);
+    return (index < fd_waiters_.size() && fd_waiters_[index] != nullptr) ||
+           (2 * index < watches_.size() && watches_[2 * index] != nullptr) ||
+           (2 * index + 1 < watches_.size() && watches_[2 * index + 1] != nullptr);
+}
+
+int Hub::cancel_fd_waiters(int fd, unsigned generation) noexcept {
     if (fd < 0) {
         return 0;
     }
@@ -396,23 +415,42 @@ int Hub::cancel_fd_waiters(int fd) noexcept {
     int count = 0;
     if (index < fd_waiters_.size()) {
         for (Waiter* w = fd_waiters_[index]; w != nullptr; w = w->fd_next) {
-            if (!w->closed) {
+            if (!w->closed && older(w->generation, generation)) {
                 w->closed = true;
-                // The fd may be reused at once: its registration goes now.
+                // The fd may be reused at once: its registrations go now.
                 event_del(&w->ev);
+                leave_watch(w);
                 wake(w->tasklet);
                 ++count;
             }
         }
     }
     for (std::size_t slot = 2 * index; slot < 2 * index + 2 && slot < watches_.size(); ++slot) {
-        if (FdWatch* watch = watches_[slot]) {
+        FdWatch* watch = watches_[slot];
+        if (watch != nullptr && older(watch->generation, generation)) {
+            while (watch->waiters != nullptr) {
+                leave_watch(watch->waiters);
+            }
             event_del(&watch->ev);
             delete watch;
             watches_[slot] = nullptr;
         }
     }
     return count;
+}
+
+void Hub::post_cancel(int fd, unsigned generation) noexcept {
+    {
+        std::lock_guard<std::mutex> guard(posted_lock_);
+        posted_cancels_.emplace_back(fd, generation);
+    }
+    wake_loop_from_thread();
+}
+
+void Hub::wake_loop_from_thread() noexcept {
+    std::uint64_t one = 1;
+    ssize_t written = write(thread_fd_, &one, sizeof one);
+    (void)written;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
 }
 
 int Hub::stale_watches() const noexcept {
@@ -450,9 +488,7 @@ void Hub::post_from_thread(Waker* w) noexcept {
         std::lock_guard<std::mutex> guard(posted_lock_);
         posted_.push_back(Ref::borrow(reinterpret_cast<PyObject*>(w)));
     }
-    std::uint64_t one = 1;
-    ssize_t written = write(thread_fd_, &one, sizeof one);
-    (void)written;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+    wake_loop_from_thread();
 }
 
 void Hub::on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept {
@@ -462,12 +498,17 @@ void Hub::on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept {
     ssize_t got = read(fd, &count, sizeof count);
     (void)got;
     std::vector<Ref> posted;
+    std::vector<std::pair<int, unsigned>> cancels;
     {
         std::lock_guard<std::mutex> guard(hub->posted_lock_);
         posted.swap(hub->posted_);
+        cancels.swap(hub->posted_cancels_);
     }
     for (Ref& w : posted) {
         waker_deliver(reinterpret_cast<Waker*>(w.get()));
+    }
+    for (auto [fd, generation] : cancels) {
+        hub->cancel_fd_waiters(fd, generation);
     }
 }
 

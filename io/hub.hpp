@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "../stackless_compat/stackless_object.hpp"
@@ -56,9 +57,11 @@ public:
 
     void add_fd_waiter(Waiter* w) noexcept;
     void remove_fd_waiter(Waiter* w) noexcept;
-    // Wakes every waiter on `fd` with the fd-closed error and drops the
-    // fd's watches (the fd is about to close); returns how many it woke.
-    int cancel_fd_waiters(int fd) noexcept;
+    // The fd is about to close (its generation is now `generation`): every
+    // thread's waiters on it from before wake with the fd-closed error and
+    // its older watches go. This thread's at once; other threads' hubs that
+    // hold any through a message their loop reads. Returns how many woke here.
+    static int cancel_everywhere(int fd, unsigned generation) noexcept;
 
     // The fd's persistent watch for `what` (EV_READ or EV_WRITE), made on
     // first use; null with MemoryError.
@@ -68,6 +71,7 @@ public:
 
     // A waker of another thread fired (GIL held): queue it for this hub.
     void post_from_thread(Waker* w) noexcept;
+    void post_cancel(int fd, unsigned generation) noexcept;
 
     // After fork(), in the child: the epoll set is shared with the parent.
     bool reinit() noexcept;
@@ -99,6 +103,9 @@ private:
     void deliver_to_main(StacklessThread* ts) noexcept;
     void leave_ring(StacklessThread* ts) noexcept;
     void leave_ring_now() noexcept;
+    int cancel_fd_waiters(int fd, unsigned generation) noexcept;
+    bool has_interest(int fd) const noexcept;
+    void wake_loop_from_thread() noexcept;
     static void on_signal_fd(evutil_socket_t fd, short, void* arg) noexcept;
     static void on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept;
 
@@ -117,6 +124,7 @@ private:
     // Wakers fired in other threads; thread_fd_ wakes this loop.
     std::mutex posted_lock_;
     std::vector<Ref> posted_;
+    std::vector<std::pair<int, unsigned>> posted_cancels_;  // (fd, generation)
     int thread_fd_ = -1;
     event* thread_event_ = nullptr;
 };

@@ -7,6 +7,8 @@
 #include <memory>
 #include <new>
 
+#include "fd_watch.hpp"
+
 namespace syncless::io {
 
 using namespace stackless_face;
@@ -175,6 +177,7 @@ WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t
         w.tasklet = ts->current;
         w.hub = hub;
         w.fd = fds[added];
+        w.generation = w.fd >= 0 ? fd_generation(w.fd) : 0;
         event_assign(&w.ev, hub->base(), w.fd, what[added], &on_event, &w);
         // Only the first carries the timeout: one timer for the whole wait.
         if (event_add(&w.ev, timeout >= 0 && added == 0 ? &tv : nullptr) < 0) {

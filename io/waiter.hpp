@@ -10,6 +10,8 @@
 
 namespace syncless::io {
 
+struct FdWatch;
+
 enum class WaitResult { ready, timed_out, woken_early, error };
 
 struct Waiter {
@@ -21,8 +23,10 @@ struct Waiter {
     bool closed = false;              // close() of the fd woke it
     Waiter* fd_next = nullptr;        // the hub's per-fd list
     Waiter* fd_prev = nullptr;
-    Waiter* watch_next = nullptr;     // an FdWatch's list
+    FdWatch* watch = nullptr;         // the watch it waits through, if any
+    Waiter* watch_next = nullptr;     // that watch's list
     Waiter* watch_prev = nullptr;
+    unsigned generation = 0;          // its fd's generation when it started
 };
 
 // Whether a wait may start here (a tasklet, not the hub); the thread's

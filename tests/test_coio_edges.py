@@ -67,6 +67,29 @@ def test_a_socket_closed_in_another_thread_leaves_no_stale_watch():
         assert reader.recv(5) == b"hello"
 
 
+def test_a_close_in_another_thread_wakes_the_waiter_with_ebadf():
+    a, b = coio.socketpair()
+    outcome = []
+
+    def waiter():
+        try:
+            a.recv(1)
+        except OSError as exc:
+            outcome.append(exc.errno)
+
+    t = stackless.tasklet(waiter)()
+    stackless.schedule()
+    assert t.alive and not t.scheduled
+    closer = threading.Thread(target=a.close)
+    closer.start()
+    closer.join()
+    deadline = time.monotonic() + 5
+    while t.alive and time.monotonic() < deadline:
+        coio.sleep(0.001)
+    b.close()
+    assert outcome == [errno.EBADF]
+
+
 # The pool's idle workers are threads: forking beside them is the point.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_thread_pool_works_in_a_forked_child():
