@@ -134,10 +134,16 @@ WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t
     // Ready now (a regular file always is, and epoll refuses those), or a
     // bad fd (libevent would learn of it only when it applies the change,
     // and then never fire): answer without parking.
-    std::unique_ptr<pollfd[]> probes(new (std::nothrow) pollfd[count]);
-    if (!probes) {
-        PyErr_NoMemory();
-        return WaitResult::error;
+    pollfd one_probe;
+    std::unique_ptr<pollfd[]> many_probes;
+    pollfd* probes = &one_probe;  // a single wait allocates nothing
+    if (count > 1) {
+        many_probes.reset(new (std::nothrow) pollfd[count]);
+        if (!many_probes) {
+            PyErr_NoMemory();
+            return WaitResult::error;
+        }
+        probes = many_probes.get();
     }
     std::size_t polled = 0;
     for (std::size_t i = 0; i < count; ++i) {
@@ -146,7 +152,7 @@ WaitResult wait_any(const int* fds, const short* what, short* fired, std::size_t
         }
     }
     if (polled > 0) {
-        int n = poll(probes.get(), polled, 0);
+        int n = poll(probes, polled, 0);
         if (n < 0) {
             PyErr_SetFromErrno(PyExc_OSError);
             return WaitResult::error;

@@ -173,6 +173,12 @@ class nbfile:
     def readline(self, limit=-1, delim=_NL):
         """The next line through ``delim`` (one byte), at most ``limit``
         bytes; the partial line at EOF; b'' at EOF."""
+        pos, end = self._take_line(limit, delim)
+        return self._rview[pos:end].tobytes()
+
+    def _take_line(self, limit, delim):
+        """Consumes the next line (through delim, at most limit bytes, or
+        what is left at EOF); its (start, end) in the read buffer."""
         if delim is not _NL and len(delim) != 1:
             raise TypeError("delim must be a single byte")
         pos = self._rpos
@@ -182,23 +188,15 @@ class nbfile:
             pos = self._rpos
             end = pos + n
         self._rpos = end
-        return self._rview[pos:end].tobytes()
+        return pos, end
 
     def readline_stripend(self, limit=-1, delim=None):
         """readline() without its delim (delim None: without b'\\n' or
         b'\\r\\n'); None at EOF; a partial or limit-cut line comes whole."""
         d = _NL if delim is None else delim
-        if d is not _NL and len(d) != 1:
-            raise TypeError("delim must be a single byte")
-        pos = self._rpos
-        end = self._rbuf.find(d, pos, self._rend) + 1
-        if end <= pos or 0 <= limit < end - pos:
-            n = self._line_length(limit, d)  # may move the data
-            pos = self._rpos
-            end = pos + n
-            if n == 0:
-                return None
-        self._rpos = end
+        pos, end = self._take_line(limit, d)
+        if end == pos:
+            return None
         buf = self._rbuf
         if buf[end - 1] == d[0]:
             end -= 1
