@@ -19,11 +19,11 @@ PyGreenlet* api_get_current() {
         PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
         return nullptr;
     }
-    GreenletThread* t = this_thread();
-    if (t == nullptr) {
+    Family* f = this_family();
+    if (f == nullptr) {
         return nullptr;
     }
-    PyGreenlet* g = current_greenlet(t);
+    PyGreenlet* g = current_greenlet(f);
     Py_INCREF(g);
     return g;
 }
@@ -149,8 +149,8 @@ PyObject* api_throw(PyGreenlet* g, PyObject* typ, PyObject* val, PyObject* tb) {
         PyErr_BadArgument();
         return nullptr;
     }
-    GreenletThread* t = this_thread();
-    return t == nullptr ? nullptr : throw_greenlet(t, g->pimpl, typ, val, tb);
+    Family* f = this_family();
+    return f == nullptr ? nullptr : throw_greenlet(f, g->pimpl, typ, val, tb);
 }
 
 PyObject* api_switch(PyGreenlet* g, PyObject* args, PyObject* kwargs) {
@@ -158,14 +158,14 @@ PyObject* api_switch(PyGreenlet* g, PyObject* args, PyObject* kwargs) {
         PyErr_BadArgument();
         return nullptr;
     }
-    GreenletThread* t = this_thread();
-    if (t == nullptr) {
+    Family* f = this_family();
+    if (f == nullptr) {
         return nullptr;
     }
     Greenlet* target = g->pimpl;
     target->pending = SwitchArgs(args != nullptr ? Ref::borrow(args) : Ref::steal(PyTuple_New(0)),
                                  kwargs != nullptr && PyDict_Check(kwargs) ? Ref::borrow(kwargs) : Ref());
-    return switch_greenlet(t, target);
+    return switch_greenlet(f, target);
 }
 
 int api_set_parent(PyGreenlet* g, PyGreenlet* parent) {

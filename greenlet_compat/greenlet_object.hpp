@@ -18,7 +18,7 @@ static_assert(sizeof(PyGreenlet) == sizeof(PyObject) + 3 * sizeof(void*),
 
 namespace syncless::greenlet_face {
 
-struct GreenletThread;
+struct Family;
 
 // What a switch carries: positional and keyword arguments, or a finished
 // greenlet's result (`value`: args is that object itself, not a tuple). All
@@ -56,30 +56,19 @@ struct Greenlet {
     static void operator delete(void* p) noexcept { PyMem_Free(p); }
 
     PyGreenlet* self;           // borrowed: the object owns this state
-    Coroutine coroutine;        // unused by main greenlets (the thread's stack is theirs)
-    Coroutine* co;              // &coroutine, or the thread's main coroutine
+    Coroutine coroutine;        // unused by main greenlets while their family lives
+    Coroutine* co;              // &coroutine, or the root of a main greenlet's family
     bool main;
     Ref run;                    // the run callable given before start
     Ref start_run;              // what the first switch looked up; kept while running so GC sees it
     Ref parent;                 // PyGreenlet; null for main greenlets
-    Ref main_greenlet;          // the main greenlet of the owning thread, once bound
+    Ref main_greenlet;          // the main greenlet of the owning family, once bound
     SwitchArgs pending;         // what the next switch into this greenlet delivers
-    GreenletThread* thread = nullptr;  // main greenlets: their thread; null once it exited
+    Family* family = nullptr;   // main greenlets: their family (owned; see greenlet_thread.hpp)
 };
 
 inline Greenlet* impl(PyObject* g) noexcept { return reinterpret_cast<PyGreenlet*>(g)->pimpl; }
 inline Greenlet* impl(PyGreenlet* g) noexcept { return g->pimpl; }
-
-// The thread a greenlet belongs to (see greenlet_thread.hpp).
-GreenletThread* owning_thread(Greenlet* g) noexcept;
-
-// A greenlet is active while it can run: started, unfinished, and its
-// thread alive (a main greenlet is its thread). Once its thread exits, a
-// suspended greenlet can never run again and counts as dead, as in greenlet.
-inline bool is_active(Greenlet* g) noexcept {
-    return g->main ? g->thread != nullptr : g->co->active() && owning_thread(g) != nullptr;
-}
-inline bool is_dead(Greenlet* g) noexcept { return g->co->started() && !is_active(g); }
 
 extern PyTypeObject PyGreenlet_Type;
 extern PyObject* PyExc_GreenletError;

@@ -1,26 +1,41 @@
 #include "greenlet_switch.hpp"
 
+#include "../scheduler/gil.hpp"
+
 namespace syncless::greenlet_face {
 
 namespace {
 
-bool check_switch_allowed(GreenletThread* t, Greenlet* target) noexcept {
-    // Fast path: a started greenlet of this thread.
-    if (target->main_greenlet && impl(target->main_greenlet.get())->thread == t) {
-        return true;
-    }
-    GreenletThread* owner = owning_thread(target);
-    if (owner == t) {
-        return true;
-    }
-    if (owner == nullptr) {
+// greenlet's messages for another thread; the same, naming tasklets, for
+// another family of this thread.
+void refuse_switch(Family* f, Family* owner) noexcept {
+    if (thread_gone(owner)) {
         PyErr_SetString(PyExc_GreenletError,
                         "cannot switch to a different thread (which happens to have exited)");
-        return false;
+    } else if (owner->thread != f->thread) {
+        PyErr_Format(PyExc_GreenletError,
+                     "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                     f->thread->main_family->main.get(), owner->thread->main_family->main.get());
+    } else if (owner->root == nullptr) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a different tasklet (which happens to have exited)");
+    } else {
+        PyErr_Format(PyExc_GreenletError,
+                     "cannot switch to a different tasklet\n\tCurrent:  %R\n\tExpected: %R",
+                     f->main.get(), owner->main.get());
     }
-    PyErr_Format(PyExc_GreenletError,
-                 "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
-                 t->main.get(), owner->main.get());
+}
+
+bool check_switch_allowed(Family* f, Greenlet* target) noexcept {
+    // Fast path: a started greenlet of this family.
+    if (target->main_greenlet && impl(target->main_greenlet.get())->family == f) {
+        return true;
+    }
+    Family* owner = owning_family(target);
+    if (owner == f) {
+        return true;
+    }
+    refuse_switch(f, owner);
     return false;
 }
 
@@ -50,7 +65,7 @@ Ref fetch_run(Greenlet* g) noexcept {
 // A switch to a dead greenlet lands in its nearest live ancestor, with the
 // arguments carried along; an unstarted one is made ready to start. Returns
 // the greenlet to jump to, or null with an exception set.
-Greenlet* resolve_target(GreenletThread* t, Greenlet* target) noexcept {
+Greenlet* resolve_target(Family* f, Greenlet* target) noexcept {
     for (;;) {
         if (target->co->active()) {
             return target;
@@ -61,15 +76,15 @@ Greenlet* resolve_target(GreenletThread* t, Greenlet* target) noexcept {
             SwitchArgs args = std::move(target->pending);
             Ref run = fetch_run(target);
             target->pending = std::move(args);
-            // The lookup may also have re-parented it onto another thread.
-            if (!run || !check_switch_allowed(t, target)) {
+            // The lookup may also have re-parented it onto another family.
+            if (!run || !check_switch_allowed(f, target)) {
                 return nullptr;
             }
             if (target->co->started()) {
                 continue;  // the lookup itself started it; switch as usual
             }
             target->start_run = std::move(run);
-            target->main_greenlet = t->main;
+            target->main_greenlet = f->main;
             return target;
         }
         Greenlet* parent = impl(target->parent.get());
@@ -101,12 +116,12 @@ bool call_trace(GreenletThread* t, bool throwing, PyObject* origin, PyGreenlet* 
     return true;
 }
 
-// The thread's reference to its running greenlet moves to `origin` (the
+// The family's reference to its running greenlet moves to `origin` (the
 // target drops it after the switch, possibly freeing the greenlet we leave)
 // and a new one is taken on the target.
-void hand_over_current(GreenletThread* t, Greenlet* target) noexcept {
-    t->origin = std::move(t->current);
-    t->current = Ref::borrow(reinterpret_cast<PyObject*>(target->self));
+void hand_over_current(Family* f, Greenlet* target) noexcept {
+    f->thread->origin = std::move(f->current);
+    f->current = Ref::borrow(reinterpret_cast<PyObject*>(target->self));
 }
 
 // What the resumed greenlet receives: its pending arguments (no arguments
@@ -173,40 +188,35 @@ PyObject* switch_result(SwitchArgs&& received) noexcept {
     return PyTuple_Pack(2, args.args.get(), args.kwargs.get());
 }
 
-PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept {
-    if (impl(current_greenlet(t))->co != t->core->current()) {
-        // Another face (a tasklet) runs on this thread's core right now.
-        PyErr_SetString(PyExc_RuntimeError,
-                        "cannot switch greenlets while a tasklet other than the main one is "
-                        "running in this thread (greenlets and tasklets cannot interleave yet)");
+PyObject* switch_greenlet(Family* f, Greenlet* target) noexcept {
+    if (!check_switch_allowed(f, target)) {
         target->pending.clear();
         return nullptr;
     }
-    if (!check_switch_allowed(t, target)) {
-        target->pending.clear();
-        return nullptr;
-    }
-    Greenlet* self = impl(current_greenlet(t));
-    Greenlet* real = target->co->active() ? target : resolve_target(t, target);
+    GreenletThread* t = f->thread;
+    Greenlet* self = impl(current_greenlet(f));
+    Greenlet* real = target->co->active() ? target : resolve_target(f, target);
     if (real == nullptr) {
         target->pending.clear();
         return nullptr;
     }
     if (real == self) {
         // A switch to oneself is still a switch to the trace function.
-        t->origin = t->current;
+        t->origin = f->current;
         return receive(t, self);
     }
-    hand_over_current(t, real);
+    hand_over_current(f, real);
     if (!real->co->switch_to()) {
         real->pending.clear();
-        t->current = std::move(t->origin);
+        f->current = std::move(t->origin);
         return nullptr;
     }
+    // f may be gone by now (this greenlet may have been adopted by another
+    // family to be killed); the thread is still this one.
     return receive(t, self);
 }
 
-PyObject* throw_greenlet(GreenletThread* t, Greenlet* target, PyObject* typ, PyObject* val,
+PyObject* throw_greenlet(Family* f, Greenlet* target, PyObject* typ, PyObject* val,
                          PyObject* tb) noexcept {
     if (tb == Py_None) {
         tb = nullptr;
@@ -242,16 +252,19 @@ PyObject* throw_greenlet(GreenletThread* t, Greenlet* target, PyObject* typ, PyO
         // then travels to its parent like any other exit.
         target->pending = result_of_run(Ref());
     }
-    return switch_greenlet(t, target);
+    return switch_greenlet(f, target);
 }
 
-void kill_greenlet(GreenletThread* t, Greenlet* target) noexcept {
+void kill_greenlet(Family* f, Greenlet* target) noexcept {
+    if (!is_live(owning_family(target))) {
+        target->main_greenlet = f->main;
+    }
     Ref parent = target->parent;
-    target->parent = Ref::borrow(reinterpret_cast<PyObject*>(current_greenlet(t)));
+    target->parent = Ref::borrow(reinterpret_cast<PyObject*>(current_greenlet(f)));
     target->pending.clear();
     PyErr_SetString(PyExc_GreenletExit,
                     "Killing the greenlet because all references have vanished.");
-    Ref result = Ref::steal(switch_greenlet(t, target));
+    Ref result = Ref::steal(switch_greenlet(f, target));
     if (!result) {
         PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(target->self));
     }
@@ -276,25 +289,30 @@ Coroutine* greenlet_body(Coroutine* co) noexcept {
         Ref call_args = args.value  ? Ref::steal(PyTuple_Pack(1, args.args.get()))
                         : args.args ? args.args
                                     : Ref::steal(PyTuple_New(0));
-        result = Ref::steal(PyObject_Call(self->start_run.get(), call_args.get(), args.kwargs.get()));
+        result = Ref::steal(call_python([&] {
+            return PyObject_Call(self->start_run.get(), call_args.get(), args.kwargs.get());
+        }));
     }
     args.clear();
     self->start_run.reset();
     SwitchArgs out = result_of_run(std::move(result));
+    // The family it finishes in: where it started, or the one that adopted
+    // it to kill it.
+    Family* f = running_family(t);
     // Up the parent chain until a parent accepts the result (or the error).
     for (Ref parent = self->parent; parent; parent = impl(parent.get())->parent) {
         Greenlet* p = impl(parent.get());
-        if (!check_switch_allowed(t, p)) {
+        if (!check_switch_allowed(f, p)) {
             out.clear();
             continue;
         }
         p->pending = out;
-        Greenlet* real = resolve_target(t, p);
+        Greenlet* real = resolve_target(f, p);
         if (real == nullptr) {
             out.clear();
             continue;
         }
-        hand_over_current(t, real);
+        hand_over_current(f, real);
         return real->co;
     }
     PyErr_WriteUnraisable(reinterpret_cast<PyObject*>(self->self));

@@ -6,17 +6,20 @@
 namespace syncless::greenlet_face {
 
 // Delivers target->pending (or, when it is empty, the error set now) to
-// target. Returns what the calling greenlet receives when switched back to:
-// a new reference, or null with an exception set.
-PyObject* switch_greenlet(GreenletThread* t, Greenlet* target) noexcept;
+// target, from the running family f. Returns what the calling greenlet
+// receives when switched back to: a new reference, or null with an
+// exception set.
+PyObject* switch_greenlet(Family* f, Greenlet* target) noexcept;
 
 // greenlet.throw(typ, val, tb) with greenlet's argument checks.
-PyObject* throw_greenlet(GreenletThread* t, Greenlet* target, PyObject* typ, PyObject* val,
+PyObject* throw_greenlet(Family* f, Greenlet* target, PyObject* typ, PyObject* val,
                          PyObject* tb) noexcept;
 
-// Raises GreenletExit in a suspended greenlet of the calling thread, with the
-// current greenlet as its parent for the duration, so the kill returns here.
-void kill_greenlet(GreenletThread* t, Greenlet* target) noexcept;
+// Raises GreenletExit in a suspended greenlet of the running family f, with
+// the current greenlet as its parent for the duration, so the kill returns
+// here. A greenlet of an ended family of this thread (its stack is intact)
+// dies the same way, adopted by f.
+void kill_greenlet(Family* f, Greenlet* target) noexcept;
 
 // Turns received switch arguments into switch()'s return value.
 PyObject* switch_result(SwitchArgs&& args) noexcept;

@@ -16,6 +16,60 @@ Py_ssize_t main_greenlets = 0;
 std::mutex exited_lock;
 std::vector<GreenletThread*> exited;
 
+void link_family(GreenletThread* t, Family* f) noexcept {
+    f->thread = t;
+    f->prev = nullptr;
+    f->next = t->families;
+    if (t->families != nullptr) {
+        t->families->prev = f;
+    }
+    t->families = f;
+}
+
+void unlink_family(Family* f) noexcept {
+    GreenletThread* t = f->thread;
+    if (f->prev != nullptr) {
+        f->prev->next = f->next;
+    } else {
+        t->families = f->next;
+    }
+    if (f->next != nullptr) {
+        f->next->prev = f->prev;
+    }
+    f->prev = f->next = nullptr;
+    f->thread = nullptr;
+}
+
+// The family has ended: its main greenlet stops naming the root (which may
+// be freed or reused) and reads as dead from now on. What it held is
+// dropped last, since that may run Python code.
+void retire(Family* f) noexcept {
+    Greenlet* main = impl(f->main.get());
+    main->co = &main->coroutine;
+    main->coroutine.abandon();
+    f->root = nullptr;
+    --main_greenlets;
+    std::vector<Ref> queued;
+    queued.swap(f->deleteme);
+    Ref current = std::move(f->current);
+    Ref main_ref = std::move(f->main);
+}
+
+// Greenlets queued for a family run their kill in it, as greenlet does for
+// a thread's: the first greenlet call there runs them.
+void run_queued_kills(Family* f) noexcept {
+    std::vector<Ref> queued;
+    queued.swap(f->deleteme);
+    SavedError keep;
+    for (Ref& g : queued) {
+        Greenlet* target = impl(g.get());
+        if (target->co->status() == Coroutine::Status::suspended) {
+            kill_greenlet(f, target);
+        }
+        g.reset();
+    }
+}
+
 int destroy_exited_threads(void*) {
     std::vector<GreenletThread*> batch;
     {
@@ -23,15 +77,18 @@ int destroy_exited_threads(void*) {
         batch.swap(exited);
     }
     for (GreenletThread* t : batch) {
-        // Greenlets queued for a thread that is gone are dropped here; their
-        // dealloc sees the owner gone and frees them without running them.
-        t->deleteme.clear();
         t->tracefunc.reset();
         t->origin.reset();
-        t->current.reset();
-        t->main.reset();
+        // Greenlets that still name a family of the thread learn here that
+        // its thread is gone; their dealloc frees them without running them.
+        while (Family* f = t->families) {
+            unlink_family(f);
+            if (f->root != nullptr) {
+                f->root->release_family();
+                retire(f);  // may free f
+            }
+        }
         delete t;
-        --main_greenlets;
     }
     return 0;
 }
@@ -44,7 +101,7 @@ struct ExitHook {
         if (state == nullptr || !Py_IsInitialized()) {
             return;
         }
-        impl(state->main.get())->thread = nullptr;
+        state->exited.store(true);
         {
             std::lock_guard<std::mutex> hold(exited_lock);
             exited.push_back(state);
@@ -55,65 +112,88 @@ struct ExitHook {
 
 thread_local ExitHook exit_hook;
 
-GreenletThread* create_thread_state() noexcept {
+// A family for `root`, with its main greenlet, which is current in it.
+Family* make_family(GreenletThread* t, Coroutine* root) noexcept {
     auto* main = reinterpret_cast<PyGreenlet*>(PyType_GenericAlloc(&PyGreenlet_Type, 0));
     if (main == nullptr) {
         return nullptr;
     }
     main->pimpl = new (std::nothrow) Greenlet(main, true);
-    if (main->pimpl == nullptr) {
+    auto* f = new (std::nothrow) Family();
+    if (main->pimpl == nullptr || f == nullptr) {
+        delete f;
         Py_DECREF(main);
         PyErr_NoMemory();
         return nullptr;
     }
-    auto* t = new GreenletThread();
-    t->core = &ThreadCore::current_thread();
-    main->pimpl->co = &t->core->main();
-    main->pimpl->thread = t;
-    t->core->main().set_owner(main->pimpl);
-    t->main = Ref::steal(reinterpret_cast<PyObject*>(main));
-    t->current = t->main;
+    main->pimpl->co = root;
+    main->pimpl->family = f;
+    f->root = root;
+    f->main = Ref::steal(reinterpret_cast<PyObject*>(main));
+    f->current = f->main;
+    link_family(t, f);
+    root->set_family_view(f);
     ++main_greenlets;
+    return f;
+}
+
+GreenletThread* create_thread_state() noexcept {
+    auto* t = new (std::nothrow) GreenletThread();
+    if (t == nullptr) {
+        PyErr_NoMemory();
+        return nullptr;
+    }
+    t->core = &ThreadCore::current_thread();
+    t->main_family = make_family(t, &t->core->main());
+    if (t->main_family == nullptr) {
+        delete t;
+        return nullptr;
+    }
     exit_hook.state = t;
     this_thread_state = t;
     return t;
 }
 
-void run_queued_kills(GreenletThread* t) noexcept {
-    std::vector<Ref> queued;
-    queued.swap(t->deleteme);
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    for (Ref& g : queued) {
-        Greenlet* target = impl(g.get());
-        if (target->co->status() == Coroutine::Status::suspended) {
-            kill_greenlet(t, target);
-        }
-        g.reset();
-    }
-    PyErr_Restore(type, value, tb);
-}
-
 }  // namespace
 
 Greenlet::Greenlet(PyGreenlet* self_, bool main_) noexcept
-    : self(self_), coroutine(main_ ? nullptr : &greenlet_body), co(&coroutine), main(main_) {
+    : self(self_),
+      coroutine(main_ ? nullptr : &greenlet_body, Coroutine::Kind::nested),
+      co(&coroutine),
+      main(main_) {
     coroutine.set_owner(this);
 }
 
+void Family::family_ended() noexcept {
+    if (!deleteme.empty() && ThreadCore::current_thread_if_any() == thread->core &&
+        thread->core->current_root() == root) {
+        run_queued_kills(this);  // still running in it: they die here
+    }
+    root->set_family_view(nullptr);
+    retire(this);
+}
 
-GreenletThread* this_thread_slow() noexcept {
+GreenletThread* this_thread() noexcept {
     GreenletThread* t = this_thread_state;
+    return t != nullptr ? t : create_thread_state();
+}
+
+Family* this_family_slow() noexcept {
+    GreenletThread* t = this_thread();
     if (t == nullptr) {
-        t = create_thread_state();
-        if (t == nullptr) {
+        return nullptr;
+    }
+    Family* f = running_family(t);
+    if (f == nullptr) {
+        f = make_family(t, t->core->current_root());
+        if (f == nullptr) {
             return nullptr;
         }
     }
-    if (!t->deleteme.empty()) {
-        run_queued_kills(t);
+    if (!f->deleteme.empty()) {
+        run_queued_kills(f);
     }
-    return t;
+    return f;
 }
 
 Greenlet* owning_main(Greenlet* g) noexcept {
@@ -128,13 +208,17 @@ Greenlet* owning_main(Greenlet* g) noexcept {
     return nullptr;
 }
 
-GreenletThread* owning_thread(Greenlet* g) noexcept {
-    Greenlet* main = owning_main(g);
-    return main != nullptr ? main->thread : nullptr;
+void kill_in_family(Family* f, PyGreenlet* g) noexcept {
+    f->deleteme.push_back(Ref::borrow(reinterpret_cast<PyObject*>(g)));
 }
 
-void kill_in_owner_thread(GreenletThread* owner, PyGreenlet* g) noexcept {
-    owner->deleteme.push_back(Ref::borrow(reinterpret_cast<PyObject*>(g)));
+void forget_family(Greenlet* main) noexcept {
+    Family* f = main->family;
+    main->family = nullptr;
+    if (f != nullptr && f->thread != nullptr) {
+        unlink_family(f);
+    }
+    delete f;
 }
 
 Py_ssize_t pending_cleanup_count() noexcept {

@@ -14,9 +14,11 @@ PyObject* as_object(PyGreenlet* g) { return reinterpret_cast<PyObject*>(g); }
 
 // A suspended greenlet whose thread exited can never run again. As greenlet
 // does, asking whether it is dead (or for its repr) frees its stack; until
-// then its frame stays readable (gr_frame).
+// then its frame stays readable (gr_frame). One whose tasklet ended keeps its
+// stack: it is killed when freed.
 Greenlet* settle_exited_thread(Greenlet* g) {
-    if (!g->main && g->co->status() == Coroutine::Status::suspended && owning_thread(g) == nullptr) {
+    if (!g->main && g->co->status() == Coroutine::Status::suspended &&
+        thread_gone(owning_family(g))) {
         g->co->abandon();
     }
     return g;
@@ -28,8 +30,8 @@ bool running_in_other_thread(Greenlet* g) {
 }
 
 PyObject* green_new(PyTypeObject* type, PyObject*, PyObject*) {
-    GreenletThread* t = this_thread();
-    if (t == nullptr) {
+    Family* f = this_family();
+    if (f == nullptr) {
         return nullptr;
     }
     if (PyType_HasFeature(type, Py_TPFLAGS_IS_ABSTRACT)) {
@@ -48,7 +50,7 @@ PyObject* green_new(PyTypeObject* type, PyObject*, PyObject*) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    self->pimpl->parent = Ref::borrow(as_object(current_greenlet(t)));
+    self->pimpl->parent = Ref::borrow(as_object(current_greenlet(f)));
     return as_object(self);
 }
 
@@ -93,13 +95,14 @@ int green_traverse(PyGreenlet* self, visitproc visit, void* arg) {
 
 // A suspended greenlet's frames hold references the collector cannot see
 // (they live in its stack), so it only takes part in collection once it
-// cannot run again: finished, never started, or its thread is gone.
+// cannot run again: finished, never started, or its thread is gone. (One
+// whose tasklet ended still runs once more: its kill when it is freed.)
 int green_is_gc(PyObject* o) {
     Greenlet* g = impl(o);
     if (g == nullptr || g->main || !g->co->active()) {
         return 1;
     }
-    return owning_thread(g) == nullptr;
+    return thread_gone(owning_family(g));
 }
 
 int green_clear(PyGreenlet* self) {
@@ -116,32 +119,47 @@ int green_clear(PyGreenlet* self) {
     return 0;
 }
 
-// greenlet's kill on dealloc. Returns false when the object must stay alive
-// (it was resurrected, queued for its thread, or refused to die).
+// Raises GreenletExit in g now, in the running family of this thread.
+void kill_here(PyGreenlet* self) {
+    Greenlet* g = self->pimpl;
+    Family* here = this_family();
+    if (here == nullptr) {
+        PyErr_WriteUnraisable(as_object(self));
+        g->co->abandon();
+        return;
+    }
+    kill_greenlet(here, g);
+    if (Py_REFCNT(as_object(self)) == 1 && g->co->active()) {
+        Ref stderr_file = Ref::borrow(PySys_GetObject("stderr"));
+        if (stderr_file) {
+            Ref text = Ref::steal(PyUnicode_FromFormat("GreenletExit did not kill %R\n", self));
+            if (text) {
+                PyFile_WriteObject(text.get(), stderr_file.get(), Py_PRINT_RAW);
+            }
+        }
+        PyErr_Clear();
+        Py_INCREF(as_object(self));  // deliberately leaked: it would run again
+    }
+}
+
+// greenlet's kill on dealloc: in its family when that runs now; queued for
+// its family when another one (another tasklet, another thread) runs; here
+// when its tasklet ended (its stack is intact). Returns false when the
+// object must stay alive (it was resurrected, queued, or refused to die).
 bool kill_before_free(PyGreenlet* self) {
     Greenlet* g = self->pimpl;
     Py_SET_REFCNT(as_object(self), 1);
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
-    GreenletThread* owner = owning_thread(g);
-    GreenletThread* here = interpreter_finalizing() ? nullptr : this_thread_if_any();
-    if (interpreter_finalizing() || owner == nullptr) {
+    Family* owner = owning_family(g);
+    if (interpreter_finalizing() || thread_gone(owner)) {
         g->co->abandon();  // nothing can run it again; its frames' objects leak
-    } else if (owner == here || (here == nullptr && owner->core == ThreadCore::current_thread_if_any())) {
-        kill_greenlet(this_thread(), g);
-        if (Py_REFCNT(as_object(self)) == 1 && g->co->active()) {
-            Ref stderr_file = Ref::borrow(PySys_GetObject("stderr"));
-            if (stderr_file) {
-                Ref text = Ref::steal(PyUnicode_FromFormat("GreenletExit did not kill %R\n", self));
-                if (text) {
-                    PyFile_WriteObject(text.get(), stderr_file.get(), Py_PRINT_RAW);
-                }
-            }
-            PyErr_Clear();
-            Py_INCREF(as_object(self));  // deliberately leaked: it would run again
-        }
+    } else if (owner->thread->core != ThreadCore::current_thread_if_any()) {
+        kill_in_family(is_live(owner) ? owner : owner->thread->main_family, self);
+    } else if (is_live(owner) && owner != running_family(owner->thread)) {
+        kill_in_family(owner, self);
     } else {
-        kill_in_owner_thread(owner, self);
+        kill_here(self);
     }
     PyErr_Restore(type, value, tb);
     Py_ssize_t refs = Py_REFCNT(as_object(self)) - 1;
@@ -170,29 +188,40 @@ void green_dealloc(PyGreenlet* self) {
     green_clear(self);
     if (g != nullptr) {
         self->pimpl = nullptr;
+        if (g->main) {
+            forget_family(g);
+        }
         delete g;
     }
     Py_TYPE(self)->tp_free(as_object(self));
 }
 
+bool is_current(PyGreenlet* self) {
+    GreenletThread* t = this_thread_if_any();
+    Family* here = t != nullptr ? running_family(t) : nullptr;
+    return here != nullptr && current_greenlet(here) == self;
+}
+
+// greenlet's format; otid names the greenlet's family (its thread's, in
+// greenlet), nil once that ended.
 PyObject* green_repr(PyGreenlet* self) {
     Greenlet* g = settle_exited_thread(self->pimpl);
     const char* name = Py_TYPE(self)->tp_name;
-    GreenletThread* owner = owning_thread(g);
-    bool thread_exited = owner == nullptr && (g->main || g->co->started());
-    bool never_started = !g->co->started();
+    Family* family = owning_family(g);
+    Family* owner = is_live(family) ? family : nullptr;
+    const char* ended = owner != nullptr || !(g->main || g->co->started()) ? ""
+                        : thread_gone(family)                              ? " (thread exited)"
+                                                                           : " (tasklet exited)";
     if (is_dead(g)) {
-        return PyUnicode_FromFormat("<%s object at %p (otid=%p) %sdead>", name, self, owner,
-                                    thread_exited ? "(thread exited) " : "");
+        return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s dead>", name, self, owner, ended);
     }
-    GreenletThread* here = this_thread_if_any();
-    const char* where = thread_exited                                   ? " (thread exited)"
-                        : (here != nullptr && current_greenlet(here) == self) ? " current"
-                        : g->co->started()                              ? " suspended"
-                                                                        : "";
+    const char* where = *ended != '\0'     ? ended
+                        : is_current(self) ? " current"
+                        : g->co->started() ? " suspended"
+                                           : "";
     return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s%s%s%s>", name, self, owner, where,
                                 is_active(g) ? " active" : "",
-                                never_started ? " pending" : " started", g->main ? " main" : "");
+                                !g->co->started() ? " pending" : " started", g->main ? " main" : "");
 }
 
 int green_bool(PyGreenlet* self) { return is_active(self->pimpl); }
@@ -209,8 +238,8 @@ Ref tuple_of(PyObject* const* items, Py_ssize_t n) {
 
 PyObject* green_switch(PyGreenlet* self, PyObject* const* args, Py_ssize_t nargs,
                        PyObject* kwnames) {
-    GreenletThread* t = this_thread();
-    if (t == nullptr) {
+    Family* f = this_family();
+    if (f == nullptr) {
         return nullptr;
     }
     Ref positional = tuple_of(args, nargs);
@@ -231,7 +260,7 @@ PyObject* green_switch(PyGreenlet* self, PyObject* const* args, Py_ssize_t nargs
     }
     Greenlet* g = self->pimpl;
     g->pending = SwitchArgs(std::move(positional), std::move(keywords));
-    return switch_greenlet(t, g);
+    return switch_greenlet(f, g);
 }
 
 PyObject* green_throw(PyGreenlet* self, PyObject* args) {
@@ -241,11 +270,11 @@ PyObject* green_throw(PyGreenlet* self, PyObject* args) {
     if (!PyArg_ParseTuple(args, "|OOO:throw", &typ, &val, &tb)) {
         return nullptr;
     }
-    GreenletThread* t = this_thread();
-    if (t == nullptr) {
+    Family* f = this_family();
+    if (f == nullptr) {
         return nullptr;
     }
-    return throw_greenlet(t, self->pimpl, typ, val, tb);
+    return throw_greenlet(f, self->pimpl, typ, val, tb);
 }
 
 PyObject* green_getstate(PyGreenlet* self, PyObject*) {
@@ -361,6 +390,18 @@ PyNumberMethods green_as_number = [] {
     return m;
 }();
 
+// For a started greenlet's new parent: both in the same family, or both in
+// ended ones. ValueError otherwise.
+bool same_live_family(Family* mine, Family* theirs) {
+    if ((is_live(mine) ? mine : nullptr) == (is_live(theirs) ? theirs : nullptr)) {
+        return true;
+    }
+    bool same_thread = !thread_gone(mine) && !thread_gone(theirs) && mine->thread == theirs->thread;
+    PyErr_SetString(PyExc_ValueError, same_thread ? "parent cannot be on a different tasklet"
+                                                  : "parent cannot be on a different thread");
+    return false;
+}
+
 }  // namespace
 
 int set_run(PyGreenlet* self, PyObject* run) {
@@ -398,10 +439,9 @@ int set_parent(PyGreenlet* self, PyObject* value) {
             return -1;
         }
     }
-    // A parent on an exited thread is accepted; switching there fails later
+    // A parent in an ended family is accepted; switching there fails later
     // with greenlet.error, as in greenlet.
-    if (g->co->started() && owning_thread(g) != owning_thread(impl(value))) {
-        PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
+    if (g->co->started() && !same_live_family(owning_family(g), owning_family(impl(value)))) {
         return -1;
     }
     g->parent = Ref::borrow(value);

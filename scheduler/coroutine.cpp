@@ -13,10 +13,6 @@ namespace ctx = boost::context::detail;
 
 namespace syncless {
 
-namespace {
-
-}  // namespace
-
 SYNCLESS_STATIC_TLS thread_local ThreadCore* this_thread_core = nullptr;
 
 ThreadCore::ThreadCore() noexcept {
@@ -59,11 +55,15 @@ bool Coroutine::prepare_start(ThreadCore& core) noexcept {
 
 bool Coroutine::switch_to() noexcept {
     ThreadCore& core = ThreadCore::current_thread();
-    if (status_ == Status::unstarted && !prepare_start(core)) {
+    Coroutine* target = core.landing(this);
+    if (target->status_ == Status::unstarted && !target->prepare_start(core)) {
         PyErr_SetString(PyExc_MemoryError, "syncless: no memory for another coroutine stack");
         return false;
     }
-    return core.current_->jump(this);
+    if (root_) {
+        core.current_root_ = this;
+    }
+    return core.current_->jump(target);
 }
 
 bool Coroutine::jump(Coroutine* target, bool dying) noexcept {
@@ -80,6 +80,7 @@ bool Coroutine::jump(Coroutine* target, bool dying) noexcept {
     target->status_ = Status::running;
     core.origin_ = this;
     core.current_ = target;
+    core.current_root_->active_ = target;
 #if defined(__SANITIZE_ADDRESS__)
     __sanitizer_start_switch_fiber(dying ? nullptr : &asan_fake_stack_, target->asan_bottom_,
                                    target->asan_size_);
@@ -103,9 +104,10 @@ void Coroutine::arrived(ctx::transfer_t from, PyThreadState* tstate) noexcept {
     ThreadCore& core = *thread_;
     state_.restore(tstate);
     if (core.dying_ == origin) {
+        // Finished: its family, if it headed one, ended in finish().
         core.dying_ = nullptr;
         origin->context_ = nullptr;
-        origin->abandon();
+        origin->release_stack();
     } else {
         origin->context_ = from.fctx;
     }
@@ -126,11 +128,25 @@ void Coroutine::entry(ctx::transfer_t from) noexcept {
 }
 
 void Coroutine::finish(Coroutine* next) noexcept {
-    if (next->status_ == Status::unstarted && !next->prepare_start(*thread_)) {
+    end_family();
+    ThreadCore& core = *thread_;
+    Coroutine* target = core.landing(next);
+    if (target->status_ == Status::unstarted && !target->prepare_start(core)) {
         Py_FatalError("syncless: no memory for a coroutine stack while finishing another");
     }
-    jump(next, true);
+    if (next->root_) {
+        core.current_root_ = next;
+    }
+    jump(target, true);
     Py_FatalError("syncless: a finished coroutine was resumed");
+}
+
+void Coroutine::tell_view_family_ended() noexcept {
+    // Each view detaches itself; code it runs may attach a new one, which
+    // ends too.
+    while (view_ != nullptr) {
+        view_->family_ended();
+    }
 }
 
 PyObject* Coroutine::suspended_frame() noexcept {
@@ -144,7 +160,28 @@ PyObject* Coroutine::suspended_frame() noexcept {
     return Py_NewRef(reinterpret_cast<PyObject*>(frame));
 }
 
+void Coroutine::release_family() noexcept {
+    abandon_active_member();
+    view_ = nullptr;
+}
+
+void Coroutine::abandon_active_member() noexcept {
+    if (active_ != this) {
+        Coroutine* member = active_;
+        active_ = this;
+        if (member->status_ == Status::suspended) {
+            member->abandon();
+        }
+    }
+}
+
 void Coroutine::abandon() noexcept {
+    abandon_active_member();
+    release_stack();
+    end_family();
+}
+
+void Coroutine::release_stack() noexcept {
     // A frame object still held elsewhere reads this stack's frame memory:
     // then the slot is leaked rather than reused under it.
     if (state_.discard_frames() && slot_) {

@@ -163,6 +163,102 @@ TEST(Coroutine, TenThousandSuspendedAtOnce) {
     EXPECT_EQ(in_use(), before);
 }
 
+// A root with one nested coroutine: the nested one suspends the whole family
+// (a switch to main's family), is resumed through the root, then moves within
+// the family to the root and back, and finishes into it.
+struct FamilyData final : syncless::FamilyView {
+    Coroutine* root = nullptr;
+    Coroutine* nested = nullptr;
+    std::vector<std::string> log;
+    int ended = 0;
+    void family_ended() noexcept override {
+        ++ended;
+        root->set_family_view(nullptr);
+    }
+};
+
+Coroutine* family_nested(Coroutine* self) noexcept {
+    auto& d = data<FamilyData>(self);
+    d.log.push_back("n1");
+    EXPECT_EQ(core().current_root(), d.root);
+    main_co().switch_to();
+    d.log.push_back("n2");
+    EXPECT_EQ(core().current_root(), d.root);
+    d.root->switch_to();  // within the family: the root itself
+    d.log.push_back("n3");
+    return d.root;
+}
+
+Coroutine* family_root(Coroutine* self) noexcept {
+    auto& d = data<FamilyData>(self);
+    d.log.push_back("r1");
+    d.nested->switch_to();
+    d.log.push_back("r2");
+    EXPECT_EQ(d.root->active_member(), d.root);
+    d.nested->switch_to();
+    d.log.push_back("r3");
+    EXPECT_EQ(d.nested->status(), Coroutine::Status::dead);
+    return &main_co();  // finish() ends the family: its view is told
+}
+
+TEST(Coroutine, FamilySuspendsAndResumesAsAWhole) {
+    FamilyData d;
+    Coroutine root(family_root);
+    Coroutine nested(family_nested, Coroutine::Kind::nested);
+    d.root = &root;
+    d.nested = &nested;
+    root.set_owner(&d);
+    nested.set_owner(&d);
+    root.set_family_view(&d);
+    std::size_t before = in_use();
+    ASSERT_TRUE(root.switch_to());  // r1, n1, then main's family again
+    EXPECT_EQ(core().current_root(), &main_co());
+    EXPECT_EQ(root.active_member(), &nested);
+    EXPECT_EQ(root.status(), Coroutine::Status::suspended);
+    EXPECT_EQ(in_use(), before + 2);
+    ASSERT_TRUE(root.switch_to());  // lands in nested: n2, r2, n3, r3
+    EXPECT_EQ(d.log, (std::vector<std::string>{"r1", "n1", "n2", "r2", "n3", "r3"}));
+    EXPECT_EQ(root.status(), Coroutine::Status::dead);
+    EXPECT_EQ(d.ended, 1);
+    EXPECT_EQ(root.family_view(), nullptr);
+    EXPECT_EQ(core().current_root(), &main_co());
+    EXPECT_EQ(main_co().active_member(), &main_co());
+    EXPECT_EQ(in_use(), before);
+}
+
+Coroutine* nest_and_leave(Coroutine* self) noexcept {
+    auto& d = data<FamilyData>(self);
+    d.nested->switch_to();
+    ADD_FAILURE() << "an abandoned root ran again";
+    return &main_co();
+}
+
+Coroutine* leave_to_main(Coroutine*) noexcept {
+    main_co().switch_to();
+    ADD_FAILURE() << "the active member of an abandoned root ran again";
+    return &main_co();
+}
+
+TEST(Coroutine, AbandonedRootTakesItsActiveMemberAndEndsItsFamily) {
+    FamilyData d;
+    Coroutine root(nest_and_leave);
+    Coroutine nested(leave_to_main, Coroutine::Kind::nested);
+    d.root = &root;
+    d.nested = &nested;
+    root.set_owner(&d);
+    nested.set_owner(&d);
+    root.set_family_view(&d);
+    std::size_t before = in_use();
+    ASSERT_TRUE(root.switch_to());
+    EXPECT_EQ(in_use(), before + 2);
+    root.abandon();
+    EXPECT_EQ(root.status(), Coroutine::Status::dead);
+    EXPECT_EQ(nested.status(), Coroutine::Status::dead);
+    EXPECT_EQ(root.active_member(), &root);
+    EXPECT_EQ(d.ended, 1);
+    EXPECT_EQ(in_use(), before);
+}
+
 // Runs Python source in `globals`; any exception fails the test.
 void run(const char* code, PyObject* globals) {
     Ref result = Ref::steal(PyRun_String(code, Py_file_input, globals, globals));
