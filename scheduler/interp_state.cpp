@@ -15,14 +15,6 @@ namespace syncless {
 
 namespace {
 
-struct _PyInterpreterFrame* current_frame_of(PyThreadState* tstate) {
-#if SYNCLESS_HAS_CFRAME
-    return tstate->cframe->current_frame;
-#else
-    return tstate->current_frame;
-#endif
-}
-
 void set_current_frame(PyThreadState* tstate, struct _PyInterpreterFrame* frame) {
 #if SYNCLESS_HAS_CFRAME
     tstate->cframe->current_frame = frame;
@@ -40,6 +32,14 @@ int py_depth(PyThreadState* tstate) {
 }
 
 }  // namespace
+
+struct _PyInterpreterFrame* current_frame_of(PyThreadState* tstate) noexcept {
+#if SYNCLESS_HAS_CFRAME
+    return tstate->cframe->current_frame;
+#else
+    return tstate->current_frame;
+#endif
+}
 
 void InterpState::copy_depth_and_tracing(PyThreadState* tstate) noexcept {
     py_recursion_depth_ = py_depth(tstate);
@@ -215,6 +215,14 @@ int InterpState::traverse(visitproc visit, void* arg) noexcept {
     Py_VISIT(context_);
     Py_VISIT(exc_state_.exc_value);
     return 0;
+}
+
+int InterpState::traverse_frames(visitproc visit, void* arg) noexcept {
+    return syncless::traverse_frames(current_frame_, visit, arg);
+}
+
+void InterpState::request_frame_tables() noexcept {
+    syncless::request_frame_tables(current_frame_);
 }
 
 void InterpState::clear() noexcept {

@@ -20,6 +20,9 @@ namespace syncless {
 
 struct StackSlot;
 
+// The innermost frame of the coroutine running in tstate.
+struct _PyInterpreterFrame* current_frame_of(PyThreadState* tstate) noexcept;
+
 inline bool interpreter_finalizing() noexcept {
 #if PY_VERSION_HEX >= 0x030D0000
     return Py_IsFinalizing();
@@ -69,6 +72,10 @@ public:
     // when it cannot be allocated; null without one when there is no frame.
     PyFrameObject* frame_object(PyThreadState* tstate) noexcept;
     int traverse(visitproc visit, void* arg) noexcept;
+    // A suspended coroutine's frames, as far as the collector may see them
+    // (frame_chain.hpp), and the tables that needs.
+    int traverse_frames(visitproc visit, void* arg) noexcept;
+    void request_frame_tables() noexcept;
     void clear() noexcept;
 
 private:

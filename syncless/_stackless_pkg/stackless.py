@@ -70,8 +70,10 @@ PICKLEFLAGS_RESET_AG_FINALIZER = 4
 PICKLEFLAGS_PICKLE_CONTEXT = 8
 _PICKLEFLAGS_ALL = 15
 
-# Tasklets cannot be pickled here (their frames live on C stacks); the flags
-# are kept so programs that set them keep working.
+# The flags are kept so programs that set them keep working; they change
+# nothing: a tasklet pickles only before it starts (no frames, so no tracing
+# state or async-generator finalizer to keep), and its context is never
+# pickled (contextvars.Context does not pickle).
 _pickle_flags_default = 0
 _pickle_flags = threading.local()
 
