@@ -89,23 +89,13 @@ void Hub::end_of_thread() noexcept {
     }
     event_free(thread_event_);
     close(thread_fd_);
+    event_free(doorbell_event_);  // the thread's state owns (and closes) the doorbell
     event_base_free(base_);  // closes the epoll fd and its timerfd
     posted_.clear();
     tasklet_.reset();  // suspended in its loop: its stack goes back to the pool
     live_hubs.erase(std::find(live_hubs.begin(), live_hubs.end(), this));
     this_hub = nullptr;
     delete this;
-}
-
-void Hub::park_if_finalizing() noexcept {
-#if PY_VERSION_HEX >= 0x030D0000
-    bool finalizing = Py_IsFinalizing();
-#else
-    bool finalizing = _Py_IsFinalizing();
-#endif
-    while (finalizing) {
-        pause();
-    }
 }
 
 Hub* Hub::for_this_thread() noexcept {
@@ -170,6 +160,15 @@ bool Hub::init() noexcept {
     thread_event_ = event_new(base_, thread_fd_, EV_READ | EV_PERSIST, &on_thread_fd, this);
     if (thread_event_ == nullptr || event_add(thread_event_, nullptr) < 0) {
         PyErr_SetString(PyExc_OSError, "libevent: cannot watch the thread wake-up fd");
+        return false;
+    }
+    int doorbell = doorbell_fd(ts);
+    if (doorbell < 0) {
+        return false;
+    }
+    doorbell_event_ = event_new(base_, doorbell, EV_READ | EV_PERSIST, &on_doorbell, this);
+    if (doorbell_event_ == nullptr || event_add(doorbell_event_, nullptr) < 0) {
+        PyErr_SetString(PyExc_OSError, "libevent: cannot watch the thread's doorbell");
         return false;
     }
     // Signals reach Python handlers in the main thread only.
@@ -247,10 +246,13 @@ void Hub::loop(StacklessThread* ts) noexcept {
             event_base_loop(base_, EVLOOP_NONBLOCK);
         } else {
             // Other threads (the thread pool) run while this one blocks; the
-            // first callback takes the GIL back.
+            // first callback takes the GIL back. One that makes a tasklet of
+            // this thread runnable meanwhile rings the doorbell.
+            ts->sleep = StacklessThread::Sleep::in_hub;
             released_ = PyEval_SaveThread();
             event_base_loop(base_, EVLOOP_ONCE);
             hold_gil();
+            ts->sleep = StacklessThread::Sleep::awake;
         }
         cursor_ = nullptr;
         if (signalled_) {
@@ -267,11 +269,15 @@ void Hub::loop(StacklessThread* ts) noexcept {
 }
 
 // Nothing waits: float until park() brings the hub back. If that empties
-// the ring, the watchdog runs; one blocked on a channel can never be woken.
+// the ring, the watchdog runs; one blocked on a channel can only be woken by
+// another thread (wait_for_other_threads()), else never.
 void Hub::leave_ring(StacklessThread* ts) noexcept {
     Tasklet* self = tasklet();
     Ref held = ring_remove(ts, self);
     Tasklet* next = ts->head;
+    if (next == nullptr) {
+        next = wait_for_other_threads(ts);
+    }
     if (next == nullptr) {
         next = watchdog(ts);
         if (next->blocked != 0) {
@@ -339,13 +345,9 @@ PyObject* Hub::park(StacklessThread* ts) noexcept {
     // The ring's reference may be the only one: it stays until me runs again.
     Ref held = me->next != nullptr ? ring_remove(ts, me) : Ref::borrow(reinterpret_cast<PyObject*>(me));
     me->tempval = Ref::borrow(Py_None);
-    // A greenlet running inside `me` may be what waits: while parked, the
-    // tasklet carries that coroutine, so waking it resumes the greenlet.
-    Coroutine* own = me->co;
-    me->co = ts->core->current();
-    PyObject* value = schedule_task(ts, me, ts->head);
-    me->co = own;
-    return value;
+    // A greenlet running inside `me` may be what waits: the switch suspends
+    // the tasklet with it, and the wake-up resumes it.
+    return schedule_task(ts, me, ts->head);
 }
 
 void Hub::wake(Tasklet* t) noexcept {
@@ -512,6 +514,12 @@ void Hub::on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept {
     }
 }
 
+void Hub::on_doorbell(evutil_socket_t, short, void* arg) noexcept {
+    auto* hub = static_cast<Hub*>(arg);
+    hub->hold_gil();
+    drain_doorbell(hub->tasklet()->thread);
+}
+
 void Hub::on_signal_fd(evutil_socket_t fd, short, void* arg) noexcept {
     auto* hub = static_cast<Hub*>(arg);
     hub->hold_gil();
@@ -536,6 +544,13 @@ bool Hub::reinit() noexcept {
     thread_fd_ = fresh;
     event_assign(thread_event_, base_, thread_fd_, EV_READ | EV_PERSIST, &on_thread_fd, this);
     event_add(thread_event_, nullptr);
+    event_del(doorbell_event_);
+    int doorbell = doorbell_fd(tasklet()->thread);  // the child's own, made anew
+    if (doorbell < 0) {
+        return false;
+    }
+    event_assign(doorbell_event_, base_, doorbell, EV_READ | EV_PERSIST, &on_doorbell, this);
+    event_add(doorbell_event_, nullptr);
     posted_.clear();
     if (signal_event_ != nullptr) {
         int pair[2];

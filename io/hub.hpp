@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "../scheduler/gil.hpp"
 #include "../stackless_compat/stackless_object.hpp"
 
 namespace syncless::io {
@@ -93,10 +94,6 @@ private:
     // into it.
     void end_of_thread() noexcept;
     static void on_thread_end(PyObject* capsule) noexcept;
-    // Taking the GIL once the interpreter finalizes would exit the thread
-    // through these noexcept frames (std::terminate): it sleeps for good
-    // instead, as CPython 3.14's own threads do.
-    static void park_if_finalizing() noexcept;
     bool init() noexcept;
     static PyObject* loop_entry(PyObject* self, PyObject*) noexcept;
     void loop(StacklessThread* ts) noexcept;
@@ -108,6 +105,7 @@ private:
     void wake_loop_from_thread() noexcept;
     static void on_signal_fd(evutil_socket_t fd, short, void* arg) noexcept;
     static void on_thread_fd(evutil_socket_t fd, short, void* arg) noexcept;
+    static void on_doorbell(evutil_socket_t fd, short, void* arg) noexcept;
 
     event_base* base_ = nullptr;
     Ref tasklet_;
@@ -127,6 +125,9 @@ private:
     std::vector<std::pair<int, unsigned>> posted_cancels_;  // (fd, generation)
     int thread_fd_ = -1;
     event* thread_event_ = nullptr;
+    // The thread's doorbell (stackless_threads.cpp): another thread made one
+    // of this thread's tasklets runnable while the loop blocks.
+    event* doorbell_event_ = nullptr;
 };
 
 }  // namespace syncless::io
