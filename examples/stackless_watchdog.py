@@ -1,67 +1,78 @@
-"""A cooperative round-robin watchdog for Stackless tasklets.
+"""A preemptive round-robin scheduler: Stackless's watchdog, stackless.run(timeout).
 
-Worker tasklets do a step of work and then yield with stackless.schedule().
-A watchdog tasklet sits in the same run ring, so it runs once per round; it
-counts rounds and kills any worker still alive after MAX_ROUNDS rounds.
-The runaway worker below never finishes on its own, so the watchdog kills
-it; kill() raises TaskletExit inside the worker, whose finally clause runs.
+The workers never yield: they are plain CPU-bound Python loops. The main
+tasklet is the watchdog: stackless.run(SLICE) runs the queue until one
+tasklet has used a time slice without switching, takes that tasklet out of
+the queue and returns it. The watchdog counts the slices each worker used,
+puts it back at the end of the queue, and kills a worker that went over its
+budget; kill() raises TaskletExit inside it, so its finally clause runs.
 
-Stackless can also preempt tasklets with run(timeout) (a tick-based watchdog
-that interrupts a tasklet which never yields). Syncless does not implement
-that: run(timeout) raises NotImplementedError. This watchdog is cooperative:
-it only works because every worker calls schedule() now and then.
-
-Everything is cooperative, so the output is the same on every run.
+A tick is 10 ns of the thread's CPU time (docs/stackless.md, "Preemption"),
+so SLICE is 2 ms. Which worker is interrupted where depends on timing; the
+results and the order of events below do not.
 """
 import syncless
 
 stackless = syncless.install_stackless()
 
-MAX_ROUNDS = 5
+SLICE = 200_000          # ticks: 2 ms of CPU time
+BUDGET = 25              # slices a worker may use before the watchdog kills it
 
 
-def worker(name, steps):
-    for step in range(1, steps + 1):
-        print("  %s: step %d of %d" % (name, step, steps))
-        stackless.schedule()
-    print("  %s: finished" % name)
+def count_primes(limit):
+    found = 0
+    for n in range(2, limit):
+        d = 2
+        while d * d <= n:
+            if n % d == 0:
+                break
+            d += 1
+        else:
+            found += 1
+    return found
+
+
+def worker(name, limit, results):
+    results[name] = count_primes(limit)
+    print("%s: %d primes below %d" % (name, results[name], limit))
 
 
 def runaway(name):
-    step = 0
+    n = 0
     try:
-        while True:                   # never ends by itself
-            step += 1
-            print("  %s: step %d" % (name, step))
-            stackless.schedule()
+        while True:      # never ends by itself, never yields
+            n += 1
     finally:
-        print("  %s: stopped after %d steps" % (name, step))
+        print("%s: stopped" % name)
 
 
-def watchdog(workers):
-    rounds = 0
-    while any(t.alive for t in workers.values()):
-        rounds += 1
-        print("watchdog: round %d" % rounds)
-        if rounds > MAX_ROUNDS:
-            for name, t in workers.items():
-                if t.alive:
-                    print("watchdog: %s is still running after %d rounds, killing it"
-                          % (name, MAX_ROUNDS))
-                    t.kill()
-        stackless.schedule()          # one full round of the ring
-    print("watchdog: all workers done after %d rounds" % rounds)
+def watchdog(tasklets):
+    slices = dict.fromkeys(tasklets.values(), 0)
+    names = {t: name for name, t in tasklets.items()}
+    while True:
+        victim = stackless.run(SLICE)
+        if victim is None:
+            break                       # every worker finished
+        slices[victim] += 1
+        if slices[victim] > BUDGET:
+            print("watchdog: %s used %d slices, killing it" % (names[victim], BUDGET))
+            victim.kill()
+        else:
+            victim.insert()             # back to the end of the queue
+    for name, t in tasklets.items():
+        print("watchdog: %s was preempted %s" % (
+            name, "at least once" if slices[t] else "never"))
 
 
 def main():
-    workers = {
-        "fast": stackless.tasklet(worker)("fast", 2),
-        "slow": stackless.tasklet(worker)("slow", 4),
+    results = {}
+    tasklets = {
+        "fast": stackless.tasklet(worker)("fast", 30_000, results),
+        "slow": stackless.tasklet(worker)("slow", 60_000, results),
         "runaway": stackless.tasklet(runaway)("runaway"),
     }
-    stackless.tasklet(watchdog)(workers)
-    stackless.run()
-    for name, t in workers.items():
+    watchdog(tasklets)
+    for name, t in tasklets.items():
         print("%s alive: %s" % (name, t.alive))
 
 

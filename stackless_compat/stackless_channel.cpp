@@ -36,7 +36,7 @@ PyObject* exchange(StacklessThread* ts, Channel* self, Tasklet* source, int dir)
         ring_insert(ts, target);
         switchto = source;
     }
-    return schedule_task(ts, source, switchto);
+    return schedule_task(ts, source, switchto, /*voluntary=*/false);
 }
 
 // Nobody waiting: block on the channel.
@@ -49,9 +49,58 @@ PyObject* block(StacklessThread* ts, Channel* self, Tasklet* source, int dir) {
         PyErr_SetString(PyExc_ValueError, "Send/receive operation on a closed channel");
         return nullptr;
     }
-    Ref held = ring_remove(ts, source);
-    channel_append(self, source, dir);
+    prepare_frames_for_collection();
+    {
+        // The queue holds it now; nothing on its own stack may while it waits.
+        Ref held = ring_remove(ts, source);
+        channel_append(self, source, dir);
+    }
     return schedule_task(ts, source, ts->head);
+}
+
+// The channel callback, before each send and receive (after the exchange
+// when the partner is another thread's, as in Stackless); false with its
+// exception.
+bool notify_channel(StacklessThread* ts, Channel* self, Tasklet* source, int dir, bool cando) {
+    if (ts->chanlock) {
+        PyErr_SetString(PyExc_RuntimeError, "Recursive channel call due to callbacks!");
+        return false;
+    }
+    Ref callback = Ref::borrow(channel_callback);
+    Ref keep_self = Ref::borrow(as_object(self));
+    ts->chanlock = true;
+    Ref r = Ref::steal(PyObject_CallFunction(callback.get(), "OOii", as_object(self),
+                                             as_object(source), dir > 0 ? 1 : 0, cando ? 0 : 1));
+    ts->chanlock = false;
+    return static_cast<bool>(r);
+}
+
+// The partner waits in another thread (spec §2.2, last row): exchange, make
+// it runnable in its own thread (waking that thread) and run on, whatever
+// the preference. No switch here, so no switch_trap either.
+PyObject* exchange_elsewhere(StacklessThread* ts, Channel* self, Tasklet* source, PyObject* arg,
+                             int dir, bool notify) {
+    Tasklet* target = self->head;
+    if (live_thread_of(target) == nullptr) {
+        return nullptr;
+    }
+    source->tempval = Ref::borrow(arg);
+    std::swap(source->tempval, target->tempval);
+    make_runnable_in_its_thread(target, false);
+    Ref value = claim_tempval(source);
+    if (notify && channel_callback != nullptr && !notify_channel(ts, self, source, dir, true)) {
+        return nullptr;
+    }
+    if (is_bomb(value.get())) {
+        bomb_explode(value.get());
+        return nullptr;
+    }
+    return value.release();
+}
+
+bool partner_elsewhere(StacklessThread* ts, Channel* self, int dir) {
+    bool cando = dir > 0 ? self->balance < 0 : self->balance > 0;
+    return cando && self->head->thread != ts;
 }
 
 // send (dir +1) or receive (dir -1). Returns what the source receives.
@@ -61,34 +110,19 @@ PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
         return nullptr;
     }
     Tasklet* source = ts->current;
-    bool cando = dir > 0 ? self->balance < 0 : self->balance > 0;
-    if (cando && self->head->thread != ts) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "channel operations between threads are not supported yet");
-        return nullptr;
+    if (partner_elsewhere(ts, self, dir)) {
+        return exchange_elsewhere(ts, self, source, arg, dir, true);
     }
+    bool cando = dir > 0 ? self->balance < 0 : self->balance > 0;
     if (channel_callback != nullptr) {
-        if (ts->chanlock) {
-            PyErr_SetString(PyExc_RuntimeError, "Recursive channel call due to callbacks!");
-            return nullptr;
-        }
-        Ref callback = Ref::borrow(channel_callback);
-        Ref keep_self = Ref::borrow(as_object(self));
-        ts->chanlock = true;
-        Ref r = Ref::steal(PyObject_CallFunction(callback.get(), "OOii", as_object(self),
-                                                 as_object(source), dir > 0 ? 1 : 0,
-                                                 cando ? 0 : 1));
-        ts->chanlock = false;
-        if (!r) {
+        if (!notify_channel(ts, self, source, dir, cando)) {
             return nullptr;
         }
         // The callback may have changed the channel: decide again.
-        cando = dir > 0 ? self->balance < 0 : self->balance > 0;
-        if (cando && self->head->thread != ts) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "channel operations between threads are not supported yet");
-            return nullptr;
+        if (partner_elsewhere(ts, self, dir)) {
+            return exchange_elsewhere(ts, self, source, arg, dir, false);
         }
+        cando = dir > 0 ? self->balance < 0 : self->balance > 0;
     }
     bool switches = !cando || self->schedule_all || self->preference == -dir;
     if (switches && ts->switch_trap > 0) {
@@ -302,8 +336,12 @@ PyGetSetDef channel_getsets[] = {
 #define METHOD(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef channel_methods[] = {
-    {"__reduce__", refuse_pickle, METH_NOARGS, nullptr},
-    {"__reduce_ex__", refuse_pickle, METH_O, nullptr},
+    METHOD("__reduce__", channel_reduce, METH_NOARGS,
+           "__reduce__() -> (type, (), state)\n\nPickles a channel nobody is blocked on."),
+    METHOD("__reduce_ex__", channel_reduce_ex, METH_O,
+           "__reduce_ex__(protocol) -> (type, (), state)"),
+    METHOD("__setstate__", channel_setstate, METH_O,
+           "__setstate__(state) -> self\n\nRestores a pickled channel's flags."),
     METHOD("send", channel_send, METH_FASTCALL | METH_KEYWORDS, "send(value)\n\nSend a value over the channel."),
     METHOD("receive", channel_receive, METH_NOARGS, "receive() -> value"),
     METHOD("send_exception", channel_send_exception, METH_VARARGS,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "stackless_object.hpp"
+#include "stackless_preempt.hpp"
 
 namespace syncless::stackless_face {
 
@@ -74,7 +75,9 @@ PyObject* schedule_generic(PyObject* const* args, Py_ssize_t nargs, PyObject* kw
     if (!remove) {
         return schedule_task(ts, prev, prev->next);
     }
-    Ref held = ring_remove(ts, prev);
+    // The ring's reference goes with the switch (see tasklet.switch()).
+    prepare_frames_for_collection();
+    ts->del_post_switch = ring_remove(ts, prev);
     return schedule_task(ts, prev, ts->head);
 }
 
@@ -88,8 +91,10 @@ PyObject* mod_schedule_remove(PyObject*, PyObject* const* args, Py_ssize_t nargs
 }
 
 // run(): the caller becomes the watchdog. It leaves the ring, which then runs
-// until it is empty (the watchdog is revived and run() returns None) or an
-// uncaught exception of a tasklet comes to the watchdog.
+// until it is empty (the watchdog is revived and run() returns None), an
+// uncaught exception of a tasklet comes to the watchdog, or, with a timeout,
+// a tasklet is preempted (run() returns it, out of the ring) or, with soft,
+// a tasklet whose slice is used up switches voluntarily (run() returns None).
 PyObject* mod_run(PyObject*, PyObject* args, PyObject* kwargs) {
     static const char* keywords[] = {"timeout",     "threadblock",  "soft",
                                      "ignore_nesting", "totaltimeout", nullptr};
@@ -100,24 +105,21 @@ PyObject* mod_run(PyObject*, PyObject* args, PyObject* kwargs) {
                                      &totaltimeout)) {
         return nullptr;
     }
-    if (timeout > 0) {
-        PyErr_SetString(PyExc_NotImplementedError,
-                        "stackless.run(timeout>0): preemptive scheduling is not supported yet");
-        return nullptr;
-    }
-    if (threadblock) {
-        PyErr_SetString(PyExc_NotImplementedError,
-                        "stackless.run(threadblock=True) is not supported yet");
-        return nullptr;
-    }
     StacklessThread* ts = thread_for_switch();
     if (ts == nullptr) {
         return nullptr;
     }
     Tasklet* self = ts->current;
+    // Only the outermost run(timeout) of a thread preempts (spec §1.5).
+    Slice* slice = timeout > 0 ? preempt_arm(ts, self, timeout, soft, totaltimeout) : nullptr;
     Ref held = ring_remove(ts, self);
     ts->watchdogs.push_back(self);
+    // threadblock: an empty ring waits for other threads first (see
+    // wait_for_other_threads()); run() returns once none may help any more.
+    self->threadblock = threadblock != 0;
     Ref result = Ref::steal(schedule_task(ts, self, ts->head));
+    self->threadblock = false;
+    Ref interrupted = Ref::steal(slice != nullptr ? preempt_disarm(slice) : nullptr);
     // Off the watchdog stack, with any deeper ones (made runnable again).
     auto it = std::find(ts->watchdogs.begin(), ts->watchdogs.end(), self);
     if (it != ts->watchdogs.end()) {
@@ -136,7 +138,7 @@ PyObject* mod_run(PyObject*, PyObject* args, PyObject* kwargs) {
     if (!result) {
         return nullptr;
     }
-    Py_RETURN_NONE;
+    return interrupted ? interrupted.release() : Py_NewRef(Py_None);
 }
 
 PyObject* mod_set_error_handler(PyObject*, PyObject* args) {
@@ -252,7 +254,10 @@ PyMethodDef module_functions[] = {
     FUNC("_thread_info", mod_thread_info, METH_O, nullptr),
     FUNC("run", mod_run, METH_VARARGS | METH_KEYWORDS,
          "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, "
-         "totaltimeout=False)\n\nRun the runnable tasklets until none is left."),
+         "totaltimeout=False)\n\nRun the runnable tasklets until none is left. With a "
+         "timeout (ticks of 10 ns of\nthe thread's CPU time), a tasklet that runs longer "
+         "without switching is\ninterrupted and returned. With threadblock, an empty "
+         "ring first waits for\nother threads to make a tasklet of this thread runnable."),
     {nullptr, nullptr, 0, nullptr},
 };
 #undef FUNC
@@ -286,7 +291,8 @@ PyObject* create_stackless_module() {
     if (PyModule_AddObjectRef(m, "tasklet", reinterpret_cast<PyObject*>(&Tasklet_Type)) < 0 ||
         PyModule_AddObjectRef(m, "channel", reinterpret_cast<PyObject*>(&Channel_Type)) < 0 ||
         PyModule_AddObjectRef(m, "bomb", reinterpret_cast<PyObject*>(&Bomb_Type)) < 0 ||
-        PyModule_AddObjectRef(m, "TaskletExit", PyExc_TaskletExit) < 0) {
+        PyModule_AddObjectRef(m, "TaskletExit", PyExc_TaskletExit) < 0 ||
+        install_gc_hooks() < 0) {
         return nullptr;
     }
     return module.release();

@@ -4,6 +4,7 @@
 #include <Python.h>
 #include <cstddef>
 #include <atomic>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace syncless::stackless_face {
 
 struct StacklessThread;
 struct Channel;
+struct Slice;
 
 Coroutine* tasklet_body(Coroutine* co) noexcept;
 
@@ -25,7 +27,10 @@ struct Tasklet {
     PyObject* weakreflist;
     PyObject* dict;
     Coroutine coroutine;           // unused by main tasklets (the thread's own stack)
-    Coroutine* co;                 // &coroutine, or the thread's main coroutine
+    // The root of the tasklet's family: &coroutine, or the thread's main
+    // coroutine. Switching to it resumes whichever of the tasklet's
+    // greenlets ran last in it.
+    Coroutine* co;
     StacklessThread* thread;       // the thread it belongs to
     Tasklet* next;
     Tasklet* prev;
@@ -37,6 +42,7 @@ struct Tasklet {
     bool atomic;                   // kept for programs; nothing preempts yet
     bool ignore_nesting;
     bool is_hub;                   // coio's event loop: no kill, throw, remove or bind
+    bool threadblock;              // parked in run(threadblock=True)
     Ref tempval;                   // never null; None when empty
     Ref func;                      // what the first switch calls, with args/kwargs
     Ref args;
@@ -100,15 +106,31 @@ struct StacklessThread {
     Tasklet* head = nullptr;           // the run ring; null when empty
     Py_ssize_t runcount = 0;
     std::vector<Tasklet*> watchdogs;   // each one's run() call keeps it alive
-    Ref del_post_switch;               // a finished tasklet, dropped by whoever runs next
+    Ref del_post_switch;               // a tasklet's last reference, dropped by whoever runs next
+    std::vector<Ref> doomed;           // unreachable tasklets to kill at the next safe switch
     long switch_trap = 0;              // >0: any switch raises RuntimeError("switch_trap")
     bool schedlock = false;            // the schedule callback runs
     bool chanlock = false;             // the channel callback runs
+    // Preemption (stackless_preempt.hpp): every switch bumps `switches`
+    // (single writer; the timer thread reads it); `soft_irq` asks the next
+    // voluntary switch to go to the watchdog; `slice` is the run(timeout) in
+    // force; `pending_irq` an interrupt that waits for atomic to end.
+    std::atomic<std::uint64_t> switches{0};
+    std::atomic<bool> soft_irq{false};
+    Slice* slice = nullptr;
+    bool pending_irq = false;
+    // Threads (stackless_threads.cpp), with the GIL held like the ring: a
+    // thread that makes one of this thread's tasklets runnable rings the
+    // doorbell (an eventfd, made on first need) while `sleep` is not awake.
+    enum class Sleep : unsigned char {
+        awake,
+        in_hub,   // the hub blocks in epoll, the doorbell among its fds
+        waiting,  // in wait_for_other_threads(): can help nobody meanwhile
+    };
+    Sleep sleep = Sleep::awake;
+    int doorbell = -1;
+    long doorbell_pid = 0;             // the process it was made in
 };
-
-// Refuses pickling: a tasklet's frames live on its C stack, which stock
-// CPython cannot serialise. Used as __reduce__/__reduce_ex__ of the types.
-PyObject* refuse_pickle(PyObject* self, PyObject*) noexcept;
 
 extern PyTypeObject Tasklet_Type;
 extern PyTypeObject Channel_Type;
@@ -150,13 +172,12 @@ StacklessThread* this_thread() noexcept;
 StacklessThread* this_thread_if_any() noexcept;
 // The state of the live thread with that id, if it has one (GIL held).
 StacklessThread* find_thread(unsigned long thread_id) noexcept;
-// Same, but also null with RuntimeError when the thread's running coroutine
-// is not its current tasklet (a greenlet other than the main one runs).
+// The calling thread's state for a switch of its current tasklet: as
+// this_thread(), but null with RuntimeError while the schedule callback
+// runs. Whichever greenlet runs in the current tasklet is suspended with it,
+// and resumed with it (the core switches families, coroutine.hpp).
 StacklessThread* thread_for_switch() noexcept;
-
-// For a wait that parks whatever coroutine runs now: like
-// thread_for_switch(), but a greenlet running inside the current tasklet
-// may wait too (the tasklet carries it while it is parked).
+// The same, for a wait that parks the current tasklet (coio).
 StacklessThread* thread_for_wait() noexcept;
 
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept;   // at the tail; takes a reference
@@ -179,7 +200,10 @@ Ref claim_tempval(Tasklet* t) noexcept;
 // means the ring is empty (wake the watchdog, or raise the deadlock error in
 // `prev`). Returns what `prev` claims from its tempval when it runs again (a
 // bomb explodes): a new reference, or null with an exception set.
-PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept;
+// A switch the tasklet did not choose (a channel's preference) is not
+// `voluntary`: run(soft=True) does not interrupt there.
+PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next,
+                        bool voluntary = true) noexcept;
 // The innermost run() caller, else main.
 Tasklet* watchdog(StacklessThread* ts) noexcept;
 
@@ -203,9 +227,70 @@ void live_unlink(Tasklet* t) noexcept;
 // New list of them (getuncollectables()).
 PyObject* live_tasklets() noexcept;
 
+// Every thread state made (the registry find_thread() searches).
+const std::vector<StacklessThread*>& thread_states() noexcept;
+
+// --- threads (stackless_threads.cpp) ---
+// The thread the tasklet belongs to; null with RuntimeError "tasklet has no
+// thread" once that thread ended.
+StacklessThread* live_thread_of(Tasklet* t) noexcept;
+// Makes `t`, alive and of another live thread, runnable there (out of its
+// channel if blocked; right after that thread's running tasklet when
+// `next_up`, else at the tail of its ring) and wakes that thread if it
+// sleeps. No switch here: the caller runs on.
+void make_runnable_in_its_thread(Tasklet* t, bool next_up) noexcept;
+// The thread's doorbell, made on first use (and anew in a forked child);
+// -1 with OSError set when it cannot be made.
+int doorbell_fd(StacklessThread* ts) noexcept;
+void ring_doorbell(StacklessThread* ts) noexcept;
+void drain_doorbell(StacklessThread* ts) noexcept;
+// The thread is ending (GIL held, its thread state being cleared): its
+// doorbell goes, and sleeping threads look again whether anyone may help.
+void thread_ended(StacklessThread* ts) noexcept;
+// The ring is empty and the running tasklet does not go on (it blocked,
+// ended, or is the hub leaving the ring). If the watchdog cannot run either
+// (it is blocked, or parked in run(threadblock=True)) and another thread may
+// still make one of ours runnable, sleeps with the GIL released until one
+// does and returns the ring's head. Null: go on as with one thread (revive
+// the watchdog or raise the deadlock errors). A failed wait (a signal
+// handler raised) returns main with the exception as a bomb in its tempval.
+Tasklet* wait_for_other_threads_slow(StacklessThread* ts) noexcept;
+inline Tasklet* wait_for_other_threads(StacklessThread* ts) noexcept {
+    Tasklet* w = watchdog(ts);
+    bool floating = w->next == nullptr;
+    return floating && !w->threadblock ? nullptr : wait_for_other_threads_slow(ts);
+}
+
 // --- tasklet (stackless_tasklet.cpp) ---
 // Raises `bomb` in the tasklet (throw/kill/raise_exception).
 PyObject* throw_bomb(Tasklet* t, Ref bomb, bool pending) noexcept;
+// tasklet.bind(func, args, kwargs); -1 with an exception set.
+int bind_tasklet(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs) noexcept;
+
+// --- pickling (stackless_pickle.cpp), spec §1.2-§1.3 ---
+// A tasklet pickles while it has no frames on a stack of its own: not alive,
+// or bound to its function and arguments but not started.
+PyObject* tasklet_reduce(PyObject* self, PyObject*) noexcept;
+PyObject* tasklet_reduce_ex(PyObject* self, PyObject* protocol) noexcept;
+PyObject* tasklet_setstate(PyObject* self, PyObject* state) noexcept;
+// A channel pickles with its flags while no tasklet is blocked on it.
+PyObject* channel_reduce(PyObject* self, PyObject*) noexcept;
+PyObject* channel_reduce_ex(PyObject* self, PyObject* protocol) noexcept;
+PyObject* channel_setstate(PyObject* self, PyObject* state) noexcept;
+
+// --- garbage collection (stackless_gc.cpp), spec §2.8 ---
+// tp_finalize: a started tasklet suspended out of every ring and queue that
+// became unreachable is killed on its own stack (up to ten times, then it
+// goes to gc.garbage), at once where a switch is safe, else at the thread's
+// next safe scheduling point, or in its own thread.
+void tasklet_finalize(PyObject* self) noexcept;
+// Kills the doomed tasklets if a switch is safe here.
+void run_deferred_kills(StacklessThread* ts) noexcept;
+// The running tasklet may become garbage while suspended (it leaves the
+// ring): asks for what the collector needs to read its frames.
+void prepare_frames_for_collection() noexcept;
+// Registers the collector hook that makes those (once per code object).
+int install_gc_hooks() noexcept;
 
 // --- module (stackless_module.cpp) ---
 PyObject* create_stackless_module();

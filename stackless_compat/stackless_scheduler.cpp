@@ -3,11 +3,19 @@
 // raise the deadlock error), and the start and end of a tasklet with the
 // delivery of its uncaught exception to the watchdog (Stackless's
 // scheduling.c, on the core's hard switch).
+#include "../scheduler/gil.hpp"
 #include "stackless_object.hpp"
+#include "stackless_preempt.hpp"
 
 namespace syncless::stackless_face {
 
 namespace {
+
+// Only this thread writes the counter: a plain store, no locked increment.
+void count_switch(StacklessThread* ts) noexcept {
+    ts->switches.store(ts->switches.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
+}
 
 SYNCLESS_STATIC_TLS thread_local StacklessThread* this_thread_state = nullptr;
 
@@ -30,6 +38,7 @@ void mark_exited(PyObject* capsule) noexcept {
     auto* state = static_cast<StacklessThread*>(PyCapsule_GetPointer(capsule, "syncless.thread"));
     if (state != nullptr) {
         state->exited.store(true);
+        thread_ended(state);
     }
 }
 
@@ -104,6 +113,9 @@ void undo_switch(StacklessThread* ts, Tasklet* prev, Tasklet* next, bool inserte
 
 // The ring is empty and `prev` (no longer runnable) must go somewhere.
 PyObject* schedule_block(StacklessThread* ts, Tasklet* prev) noexcept {
+    if (Tasklet* next = wait_for_other_threads(ts)) {
+        return schedule_task(ts, prev, next);
+    }
     Tasklet* wakeup = watchdog(ts);
     if (wakeup->next == nullptr) {
         // The watchdog floats (parked in run(), or it is prev itself): revive
@@ -113,7 +125,8 @@ PyObject* schedule_block(StacklessThread* ts, Tasklet* prev) noexcept {
         }
         return schedule_task(ts, prev, wakeup);
     }
-    // The watchdog is blocked itself: nobody could ever wake prev.
+    // The watchdog is blocked itself and no other thread can help: nobody
+    // could ever wake prev.
     PyErr_SetString(PyExc_RuntimeError, "Deadlock: the last runnable tasklet cannot be blocked.");
     Ref bomb = bomb_from_error();
     if (!bomb) {
@@ -172,20 +185,14 @@ bool check_not_in_callback(StacklessThread* ts) noexcept {
     return true;
 }
 
-PyObject* refuse_pickle(PyObject* self, PyObject*) noexcept {
-    PyErr_Format(PyExc_TypeError,
-                 "cannot pickle '%s' object: Syncless runs tasklets on their own C stacks, "
-                 "which stock CPython cannot serialise",
-                 Py_TYPE(self)->tp_name);
-    return nullptr;
-}
-
 StacklessThread* this_thread() noexcept {
     StacklessThread* ts = this_thread_state;
     return ts != nullptr ? ts : create_thread_state();
 }
 
 StacklessThread* this_thread_if_any() noexcept { return this_thread_state; }
+
+const std::vector<StacklessThread*>& thread_states() noexcept { return all_threads; }
 
 StacklessThread* find_thread(unsigned long thread_id) noexcept {
     for (StacklessThread* ts : all_threads) {
@@ -201,19 +208,10 @@ StacklessThread* thread_for_switch() noexcept {
     if (ts != nullptr && !check_not_in_callback(ts)) {
         return nullptr;
     }
-    if (ts != nullptr && ts->core->current() != ts->current->co) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "cannot switch tasklets while a greenlet other than the main one is "
-                        "running in this thread (greenlets and tasklets cannot interleave yet)");
-        return nullptr;
-    }
     return ts;
 }
 
-StacklessThread* thread_for_wait() noexcept {
-    StacklessThread* ts = this_thread();
-    return ts != nullptr && check_not_in_callback(ts) ? ts : nullptr;
-}
+StacklessThread* thread_for_wait() noexcept { return thread_for_switch(); }
 
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept {
     Py_INCREF(as_object(t));
@@ -352,7 +350,11 @@ Tasklet* watchdog(StacklessThread* ts) noexcept {
                                  : ts->watchdogs.back();
 }
 
-PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept {
+PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next,
+                        bool voluntary) noexcept {
+    if (voluntary && ts->soft_irq.load(std::memory_order_relaxed)) [[unlikely]] {
+        next = soft_interrupt_target(ts, prev, next);
+    }
     if (next == nullptr) {
         return schedule_block(ts, prev);
     }
@@ -369,14 +371,16 @@ PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexc
         ring_insert(ts, next);
         inserted = true;
     }
-    // prev's own stack keeps it alive while it is suspended.
-    Ref hold = Ref::borrow(as_object(prev));
+    // Nothing on prev's stack holds prev while it is suspended: a ring, a
+    // channel queue or the caller's del_post_switch (handed to whoever runs
+    // next) does, so an unreachable suspended tasklet can be collected.
     if (prev != next && ts->switch_trap > 0) {
         PyErr_SetString(PyExc_RuntimeError, "switch_trap");
         undo_switch(ts, prev, next, inserted, from_channel, dir);
         return nullptr;
     }
     if (prev != next) {
+        count_switch(ts);
         notify_schedule(ts, prev, next);
         ts->head = next;
         ts->current = next;
@@ -388,6 +392,9 @@ PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexc
         Ref finished = std::move(ts->del_post_switch);
     }
     Ref value = claim_tempval(prev);
+    if (!ts->doomed.empty()) [[unlikely]] {
+        run_deferred_kills(ts);
+    }
     if (is_bomb(value.get())) {
         bomb_explode(value.get());
         return nullptr;
@@ -403,9 +410,6 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
     {
         Ref finished = std::move(ts->del_post_switch);
         finished.reset();
-        Ref func = std::move(self->func);
-        Ref args = std::move(self->args);
-        Ref kwargs = std::move(self->kwargs);
         Ref value = claim_tempval(self);
         if (self->context) {
             // bind() gave it its binder's context (Stackless 3.7.6+).
@@ -416,13 +420,20 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
             // Thrown before it ever ran: the body is never entered.
             bomb_explode(value.get());
         } else {
-            if (!args) {
-                args = Ref::steal(PyTuple_New(0));
+            // func and its arguments stay in the tasklet while it runs, where
+            // the collector sees them.
+            if (!self->args) {
+                self->args = Ref::steal(PyTuple_New(0));
             }
-            if (args) {
-                result = Ref::steal(PyObject_Call(func.get(), args.get(), kwargs.get()));
+            if (self->args) {
+                result = Ref::steal(call_python([self] {
+                    return PyObject_Call(self->func.get(), self->args.get(), self->kwargs.get());
+                }));
             }
         }
+        Ref func = std::move(self->func);
+        Ref args = std::move(self->args);
+        Ref kwargs = std::move(self->kwargs);
         if (!result) {
             if (PyErr_ExceptionMatches(PyExc_TaskletExit)) {
                 PyErr_Clear();
@@ -438,9 +449,16 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
         // Dropping these may run arbitrary code: still as a runnable tasklet.
     }
     self->tempval = Ref::borrow(Py_None);
+    // Its greenlets still suspended are dead from here on, as a thread's
+    // when it exits (each is killed when freed); this may run code too,
+    // still as a runnable tasklet.
+    co->end_family();
     live_unlink(self);
     Ref me = self->next != nullptr ? ring_remove(ts, self) : Ref::borrow(as_object(self));
     Tasklet* next = ts->head;
+    if (next == nullptr && !bomb) {
+        next = wait_for_other_threads(ts);
+    }
     if (next == nullptr) {
         Tasklet* wakeup = watchdog(ts);
         if (wakeup->blocked != 0 && !bomb) {
@@ -462,6 +480,7 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
     } else if (next->next == nullptr) {
         ring_insert(ts, next);
     }
+    count_switch(ts);
     notify_schedule(ts, self, next);
     ts->head = next;
     ts->current = next;

@@ -1,6 +1,7 @@
 // stackless.tasklet: bind/setup, insert/remove, run/switch, throw/kill and
 // the state attributes (Stackless's taskletobject.c).
 #include "stackless_object.hpp"
+#include "stackless_preempt.hpp"
 
 namespace syncless::stackless_face {
 
@@ -22,21 +23,49 @@ PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
 
 bool is_current(Tasklet* t) { return t->thread != nullptr && t->thread->current == t; }
 
-// A tasklet of another thread: this slice schedules tasklets of the calling
-// thread only.
-bool check_own_thread(Tasklet* t) {
+// An operation on `t` changes t's thread's ring, which may be another
+// thread's (spec §2.9). False with RuntimeError inside the schedule callback
+// or once t's thread ended.
+bool check_thread(Tasklet* t) {
     StacklessThread* ts = this_thread();
-    if (ts != nullptr && !check_not_in_callback(ts)) {
-        return false;
+    return ts != nullptr && check_not_in_callback(ts) && live_thread_of(t) != nullptr;
+}
+
+// Links `t` (alive, in no ring) at the tail of its thread's ring, waking that
+// thread when it is another one.
+void insert_in_its_ring(Tasklet* t) {
+    if (t->thread == this_thread_if_any()) {
+        ring_insert(t->thread, t);
+    } else {
+        make_runnable_in_its_thread(t, false);
     }
-    if (t->thread != ts) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "operations on a tasklet of another thread are not supported yet");
-        }
-        return false;
+}
+
+// What run()/throw() return when their tasklet is another thread's: the
+// caller runs on (Stackless's schedule_task_interthread) and claims its own
+// tempval, as after a switch that came straight back.
+PyObject* run_on(StacklessThread* ts) {
+    Ref value = claim_tempval(ts->current);
+    if (is_bomb(value.get())) {
+        bomb_explode(value.get());
+        return nullptr;
     }
-    return true;
+    return value.release();
+}
+
+// throw() into a tasklet of another thread: the bomb waits in its tempval
+// and the tasklet becomes runnable there; pending or not, the caller runs on.
+// That thread's running tasklet is refused: it would find the bomb at its
+// next switch only, if ever.
+PyObject* throw_elsewhere(StacklessThread* ts, Tasklet* self, Ref bomb, bool pending) {
+    if (is_current(self) && self->next != nullptr && self->blocked == 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "can't throw into the running tasklet of another thread");
+        return nullptr;
+    }
+    self->tempval = std::move(bomb);
+    make_runnable_in_its_thread(self, false);
+    return pending ? Py_NewRef(Py_None) : run_on(ts);
 }
 
 // bind(func=None, args=None, kwargs=None)
@@ -191,7 +220,7 @@ PyObject* tasklet_setup(Tasklet* self, PyObject* args, PyObject* kwargs) {
         PyErr_SetString(PyExc_RuntimeError, "tasklet is alive");
         return nullptr;
     }
-    if (!check_own_thread(self)) {
+    if (!check_thread(self)) {
         return nullptr;
     }
     PyObject* func = self->tempval.get();
@@ -203,7 +232,7 @@ PyObject* tasklet_setup(Tasklet* self, PyObject* args, PyObject* kwargs) {
     if (do_bind(self, f.get(), args, kwargs != nullptr ? kwargs : Py_None, false) < 0) {
         return nullptr;
     }
-    ring_insert(self->thread, self);
+    insert_in_its_ring(self);
     return Py_NewRef(as_object(self));
 }
 
@@ -217,7 +246,7 @@ bool check_runnable(Tasklet* self) {
         PyErr_SetString(PyExc_RuntimeError, "You cannot run an unbound(dead) tasklet");
         return false;
     }
-    return check_own_thread(self);
+    return check_thread(self);
 }
 
 PyObject* tasklet_insert(Tasklet* self, PyObject*) {
@@ -225,7 +254,7 @@ PyObject* tasklet_insert(Tasklet* self, PyObject*) {
         return nullptr;
     }
     if (self->next == nullptr) {
-        ring_insert(self->thread, self);
+        insert_in_its_ring(self);
     }
     return Py_NewRef(as_object(self));
 }
@@ -243,8 +272,16 @@ PyObject* tasklet_remove(Tasklet* self, PyObject*) {
         return nullptr;
     }
     if (self->next != nullptr) {
-        if (!check_own_thread(self)) {
+        if (!check_thread(self)) {
             return nullptr;
+        }
+        if (self->thread != this_thread_if_any()) {
+            // Its thread may be about to switch to it (see stackless_threads.cpp).
+            PyErr_SetString(PyExc_RuntimeError, "can't remove a tasklet of another thread");
+            return nullptr;
+        }
+        if (self->co->status() == Coroutine::Status::suspended) {
+            self->co->state().request_frame_tables();  // it may be dropped paused now
         }
         Ref held = ring_remove(self->thread, self);
     }
@@ -260,7 +297,15 @@ PyObject* run_or_switch(Tasklet* self, bool remove) {
         PyErr_SetString(PyExc_RuntimeError, "can't switch to a different thread.");
         return nullptr;
     }
-    if (!check_runnable(self) || thread_for_switch() == nullptr) {
+    if (!check_runnable(self)) {
+        return nullptr;
+    }
+    if (self->thread != ts) {
+        // It goes right after the tasklet running in its thread (spec §2.9).
+        make_runnable_in_its_thread(self, true);
+        return run_on(ts);
+    }
+    if (thread_for_switch() == nullptr) {
         return nullptr;
     }
     Tasklet* prev = ts->current;
@@ -276,9 +321,11 @@ PyObject* run_or_switch(Tasklet* self, bool remove) {
     if (self->next == nullptr) {
         ring_insert(ts, self);
     }
-    Ref held;
     if (remove) {
-        held = ring_remove(ts, prev);
+        // The ring's reference goes with the switch: whoever runs next drops
+        // it, so nothing on prev's stack keeps it alive while it is paused.
+        prepare_frames_for_collection();
+        ts->del_post_switch = ring_remove(ts, prev);
     }
     return schedule_task(ts, prev, self);
 }
@@ -286,7 +333,8 @@ PyObject* run_or_switch(Tasklet* self, bool remove) {
 PyObject* tasklet_run(Tasklet* self, PyObject*) { return run_or_switch(self, false); }
 PyObject* tasklet_switch(Tasklet* self, PyObject*) { return run_or_switch(self, true); }
 
-// bind_thread([thread_id]): only the calling thread for now.
+// bind_thread([thread_id]): to the calling thread or to another one that
+// uses stackless. A started tasklet's frames are on a C stack of its thread.
 PyObject* tasklet_bind_thread(Tasklet* self, PyObject* args) {
     long thread_id = -1;
     if (!PyArg_ParseTuple(args, "|l:bind_thread", &thread_id)) {
@@ -305,13 +353,11 @@ PyObject* tasklet_bind_thread(Tasklet* self, PyObject* args) {
         return nullptr;
     }
     if (thread_id != -1 && static_cast<unsigned long>(thread_id) != ts->thread_id) {
-        PyErr_SetString(find_thread(static_cast<unsigned long>(thread_id)) != nullptr
-                            ? PyExc_RuntimeError
-                            : PyExc_ValueError,
-                        find_thread(static_cast<unsigned long>(thread_id)) != nullptr
-                            ? "binding a tasklet to another thread is not supported yet"
-                            : "bad thread");
-        return nullptr;
+        ts = find_thread(static_cast<unsigned long>(thread_id));
+        if (ts == nullptr) {
+            PyErr_SetString(PyExc_ValueError, "bad thread");
+            return nullptr;
+        }
     }
     self->thread = ts;
     Py_RETURN_NONE;
@@ -423,9 +469,6 @@ PyObject* tasklet_kill(Tasklet* self, PyObject* args, PyObject* kwargs) {
     return throw_bomb(self, std::move(bomb), pending != 0);
 }
 
-// The atomic and ignore_nesting flags matter to preemption, which does not
-// exist yet (run(timeout) is refused); they are kept for programs that read
-// them back.
 PyObject* set_flag(bool* flag, PyObject* value, const char* message) {
     if (!PyLong_Check(value)) {
         PyErr_SetString(PyExc_TypeError, message);
@@ -440,8 +483,16 @@ PyObject* set_flag(bool* flag, PyObject* value, const char* message) {
     return PyBool_FromLong(old);
 }
 
+// Clearing the flag lets an interrupt that waited for it happen now.
 PyObject* tasklet_set_atomic(Tasklet* self, PyObject* flag) {
-    return set_flag(&self->atomic, flag, "set_atomic needs exactly one bool or integer");
+    Ref old = Ref::steal(set_flag(&self->atomic, flag,
+                                  "set_atomic needs exactly one bool or integer"));
+    StacklessThread* ts = this_thread_if_any();
+    if (old && !self->atomic && ts != nullptr && self == ts->current && ts->pending_irq &&
+        !preempt_if_pending(ts)) {
+        return nullptr;
+    }
+    return old.release();
 }
 
 PyObject* tasklet_set_ignore_nesting(Tasklet* self, PyObject* flag) {
@@ -449,6 +500,15 @@ PyObject* tasklet_set_ignore_nesting(Tasklet* self, PyObject* flag) {
                     "set_ignore_nesting needs exactly one bool or integer");
 }
 
+// A suspended tasklet's own stack and saved interpreter state, which only it
+// owns (a main tasklet's are its thread's).
+bool has_suspended_stack(Tasklet* t) {
+    return !t->is_main && t->co->status() == Coroutine::Status::suspended;
+}
+
+// What a suspended tasklet's frames hold is visited too, so the collector
+// finds the cycles through them (a tasklet blocked on a channel that only
+// its own frames reference).
 int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
     Py_VISIT(self->dict);
     Py_VISIT(self->tempval.get());
@@ -456,9 +516,17 @@ int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
     Py_VISIT(self->args.get());
     Py_VISIT(self->kwargs.get());
     Py_VISIT(self->context.get());
+    if (has_suspended_stack(self)) {
+        if (int err = self->co->state().traverse(visit, arg)) {
+            return err;
+        }
+        return self->co->state().traverse_frames(visit, arg);
+    }
     return 0;
 }
 
+// A suspended tasklet's frames stay: only its finaliser's kill can unwind
+// them, and dealloc drops them unrun.
 int tasklet_clear(Tasklet* self) {
     Py_CLEAR(self->dict);
     self->tempval = Ref::borrow(Py_None);
@@ -466,10 +534,18 @@ int tasklet_clear(Tasklet* self) {
     self->args.reset();
     self->kwargs.reset();
     self->context.reset();
+    if (has_suspended_stack(self)) {
+        self->co->state().clear();
+    }
     return 0;
 }
 
 void tasklet_dealloc(Tasklet* self) {
+    // A subclass's dealloc (subtype_dealloc) calls the finaliser itself.
+    if (Py_IS_TYPE(as_object(self), &Tasklet_Type) &&
+        PyObject_CallFinalizerFromDealloc(as_object(self)) < 0) {
+        return;  // resurrected: killed later, or kept in gc.garbage
+    }
     PyObject_GC_UnTrack(as_object(self));
     if (self->weakreflist != nullptr) {
         PyObject_ClearWeakRefs(as_object(self));
@@ -514,7 +590,8 @@ PyObject* get_thread_id(Tasklet* s, void*) {
     return PyLong_FromUnsignedLong(s->thread->thread_id);
 }
 // The innermost Python frame: the thread's for the current tasklet, the
-// suspended stack's otherwise, None before start and after the end.
+// suspended stack's otherwise (that of the greenlet that runs in it, if
+// one does), None before start and after the end.
 PyObject* get_frame(Tasklet* s, void*) {
     if (is_current(s)) {
         if (s->thread != this_thread_if_any()) {
@@ -526,7 +603,7 @@ PyObject* get_frame(Tasklet* s, void*) {
     if (s->thread != this_thread_if_any()) {
         Py_RETURN_NONE;
     }
-    return s->co->suspended_frame();
+    return s->co->active_member()->suspended_frame();
 }
 PyObject* get_channel(Tasklet* s, void*) {
     return Py_NewRef(s->channel != nullptr ? as_object(s->channel) : Py_None);
@@ -554,6 +631,45 @@ int set_block_trap(Tasklet* s, PyObject* value, void*) {
     return 0;
 }
 
+// Trace and profile functions belong to the thread here, as with greenlets
+// (coverage and debuggers see every tasklet): a tasklet of this thread runs
+// with the thread's. Setting one for another tasklet alone cannot be kept.
+PyObject* get_hook(Tasklet* s, const char* getter_name) {
+    if (s->thread != this_thread_if_any()) {
+        Py_RETURN_NONE;
+    }
+    PyObject* getter_fn = PySys_GetObject(getter_name);  // borrowed
+    if (getter_fn == nullptr) {
+        PyErr_Format(PyExc_RuntimeError, "lost sys.%s", getter_name);
+        return nullptr;
+    }
+    return PyObject_CallNoArgs(getter_fn);
+}
+int set_hook(Tasklet* s, PyObject* value, const char* setter_name, const char* attribute) {
+    if (!is_current(s) || s->thread != this_thread_if_any()) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s can only be set on the current tasklet: trace and profile functions "
+                     "are per thread in Syncless (sys.%s)",
+                     attribute, setter_name);
+        return -1;
+    }
+    PyObject* setter_fn = PySys_GetObject(setter_name);
+    if (setter_fn == nullptr) {
+        PyErr_Format(PyExc_RuntimeError, "lost sys.%s", setter_name);
+        return -1;
+    }
+    Ref done = Ref::steal(PyObject_CallOneArg(setter_fn, value != nullptr ? value : Py_None));
+    return done ? 0 : -1;
+}
+PyObject* get_trace_function(Tasklet* s, void*) { return get_hook(s, "gettrace"); }
+int set_trace_function(Tasklet* s, PyObject* value, void*) {
+    return set_hook(s, value, "settrace", "trace_function");
+}
+PyObject* get_profile_function(Tasklet* s, void*) { return get_hook(s, "getprofile"); }
+int set_profile_function(Tasklet* s, PyObject* value, void*) {
+    return set_hook(s, value, "setprofile", "profile_function");
+}
+
 #define GET(name, fn) {name, reinterpret_cast<getter>(fn), nullptr, nullptr, nullptr}
 PyGetSetDef tasklet_getsets[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
@@ -577,6 +693,10 @@ PyGetSetDef tasklet_getsets[] = {
      nullptr, nullptr},
     {"block_trap", reinterpret_cast<getter>(get_block_trap),
      reinterpret_cast<setter>(set_block_trap), nullptr, nullptr},
+    {"trace_function", reinterpret_cast<getter>(get_trace_function),
+     reinterpret_cast<setter>(set_trace_function), nullptr, nullptr},
+    {"profile_function", reinterpret_cast<getter>(get_profile_function),
+     reinterpret_cast<setter>(set_profile_function), nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 #undef GET
@@ -584,8 +704,12 @@ PyGetSetDef tasklet_getsets[] = {
 #define METHOD(name, fn, flags, doc) \
     {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
 PyMethodDef tasklet_methods[] = {
-    {"__reduce__", refuse_pickle, METH_NOARGS, nullptr},
-    {"__reduce_ex__", refuse_pickle, METH_O, nullptr},
+    METHOD("__reduce__", tasklet_reduce, METH_NOARGS,
+           "__reduce__() -> (type, (), state)\n\nPickles a tasklet that has not started."),
+    METHOD("__reduce_ex__", tasklet_reduce_ex, METH_O,
+           "__reduce_ex__(protocol) -> (type, (), state)"),
+    METHOD("__setstate__", tasklet_setstate, METH_O,
+           "__setstate__(state) -> self\n\nRestores a pickled tasklet (not alive)."),
     METHOD("bind", tasklet_bind, METH_VARARGS | METH_KEYWORDS,
            "bind(func=None, args=None, kwargs=None) -> self\n\nBind the tasklet to a callable "
            "(with args/kwargs: ready to run, but not scheduled)."),
@@ -619,6 +743,10 @@ PyMethodDef tasklet_methods[] = {
 #undef METHOD
 
 }  // namespace
+
+int bind_tasklet(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs) noexcept {
+    return do_bind(t, func, args, kwargs);
+}
 
 PyObject* throw_bomb(Tasklet* self, Ref bomb, bool pending) noexcept {
     if (refuse_for_hub(self, "killed or thrown into")) {
@@ -677,8 +805,11 @@ PyObject* throw_bomb(Tasklet* self, Ref bomb, bool pending) noexcept {
         self->tempval = Ref::borrow(Py_None);
         Py_RETURN_NONE;
     }
-    if (!check_own_thread(self)) {
+    if (!check_thread(self)) {
         return nullptr;
+    }
+    if (self->thread != ts) {
+        return throw_elsewhere(ts, self, std::move(bomb), pending);
     }
     if (pending) {
         self->tempval = std::move(bomb);
@@ -713,6 +844,7 @@ PyTypeObject Tasklet_Type = [] {
         "A lightweight thread of execution, scheduled cooperatively.";
     t.tp_traverse = reinterpret_cast<traverseproc>(tasklet_traverse);
     t.tp_clear = reinterpret_cast<inquiry>(tasklet_clear);
+    t.tp_finalize = tasklet_finalize;
     t.tp_weaklistoffset = offsetof(Tasklet, weakreflist);
     t.tp_dictoffset = offsetof(Tasklet, dict);
     t.tp_methods = tasklet_methods;

@@ -10,6 +10,26 @@ import real_servers  # noqa: E402
 from syncless._syncless import coio_module  # noqa: E402
 
 
+@pytest.fixture
+def clean_ring():
+    """For stackless tests: what a test left in the run queue is killed, and
+    then only main is runnable, in the thread's main greenlet, and no tasklet
+    went to gc.garbage."""
+    import gc
+
+    import greenlet
+
+    stackless = syncless.install_stackless()
+    main_greenlet = greenlet.getcurrent()
+    yield
+    current = stackless.getcurrent()
+    while current.next is not current:
+        current.next.kill()
+    assert stackless.getruncount() == 1
+    assert greenlet.getcurrent() is main_greenlet
+    assert not any(isinstance(o, stackless.tasklet) for o in gc.garbage)
+
+
 @pytest.fixture(autouse=True)
 def no_wait_left_registered():
     """Every test leaves no hub registration behind, whatever it did."""

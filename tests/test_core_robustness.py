@@ -715,3 +715,31 @@ def test_frames_and_tracebacks_survive_switches():
         g.switch()
     names = [entry.name for entry in info.traceback]
     assert names[-3:] == ["level1", "level2", "level3"]
+
+
+@pytest.mark.parametrize("face", ["greenlet", "tasklet"])
+def test_interpreter_exit_while_a_daemon_thread_runs_a_coroutine(face):
+    # CPython ends a daemon thread that takes the GIL during finalization with
+    # pthread_exit(); on a coroutine's stack that unwind must not reach a
+    # noexcept frame (std::terminate): the thread stops there instead.
+    start = {
+        "greenlet": "greenlet.greenlet(spin).switch()",
+        "tasklet": "stackless.tasklet(spin)(); stackless.run()",
+    }[face]
+    code = textwrap.dedent("""\
+        import threading, time, syncless, greenlet
+        stackless = syncless.install_stackless()
+        def spin():
+            while True:
+                pass
+        def daemon():
+            %s
+        for _ in range(2):
+            threading.Thread(target=daemon, daemon=True).start()
+        time.sleep(0.05)
+        print("exiting")
+    """ % start)
+    for _ in range(5):
+        proc = subprocess.run([sys.executable, "-c", PRELUDE + code], capture_output=True,
+                              text=True, timeout=60)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "exiting\n", "")

@@ -10,18 +10,9 @@ import syncless
 
 stackless = syncless.install_stackless()
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("clean_ring")]
 
 DEADLOCK = r"Deadlock: the last runnable tasklet cannot be blocked\."
-
-
-@pytest.fixture(autouse=True)
-def clean_ring():
-    yield
-    current = stackless.getcurrent()
-    while current.next is not current:
-        current.next.kill()
-    assert stackless.getruncount() == 1
 
 
 def receiver(c, out, name="r"):

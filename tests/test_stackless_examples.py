@@ -67,18 +67,21 @@ def test_philosophers_all_eat_without_deadlock():
     ]
 
 
-def test_watchdog_kills_the_runaway_after_its_rounds():
+def test_watchdog_preempts_workers_that_never_yield():
     lines = run_example("stackless_watchdog.py")
-    assert "  fast: finished" in lines
-    assert "  slow: finished" in lines
-    # The runaway got exactly one step per round until the watchdog gave up.
-    assert [line for line in lines if line.startswith("  runaway: step")] == [
-        "  runaway: step %d" % step for step in range(1, 7)]
-    assert lines[-7:] == [
-        "watchdog: round 6",
-        "watchdog: runaway is still running after 5 rounds, killing it",
-        "  runaway: stopped after 6 steps",
-        "watchdog: all workers done after 6 rounds",
+    # Interleaving depends on timing; results and the order of events do not.
+    assert sorted(lines[:4]) == [
+        "fast: 3245 primes below 30000",
+        "runaway: stopped",
+        "slow: 6057 primes below 60000",
+        "watchdog: runaway used 25 slices, killing it",
+    ]
+    killed = lines.index("watchdog: runaway used 25 slices, killing it")
+    assert lines[killed + 1] == "runaway: stopped"
+    assert lines[4:] == [
+        "watchdog: fast was preempted at least once",
+        "watchdog: slow was preempted at least once",
+        "watchdog: runaway was preempted at least once",
         "fast alive: False",
         "slow alive: False",
         "runaway alive: False",
