@@ -23,15 +23,15 @@ void set_current_frame(PyThreadState* tstate, struct _PyInterpreterFrame* frame)
 #endif
 }
 
-int py_depth(PyThreadState* tstate) {
+}  // namespace
+
+int python_recursion_depth(PyThreadState* tstate) noexcept {
 #if PY_VERSION_HEX >= 0x030C0000
     return tstate->py_recursion_limit - tstate->py_recursion_remaining;
 #else
     return tstate->recursion_limit - tstate->recursion_remaining;
 #endif
 }
-
-}  // namespace
 
 struct _PyInterpreterFrame* current_frame_of(PyThreadState* tstate) noexcept {
 #if SYNCLESS_HAS_CFRAME
@@ -42,7 +42,7 @@ struct _PyInterpreterFrame* current_frame_of(PyThreadState* tstate) noexcept {
 }
 
 void InterpState::copy_depth_and_tracing(PyThreadState* tstate) noexcept {
-    py_recursion_depth_ = py_depth(tstate);
+    py_recursion_depth_ = python_recursion_depth(tstate);
 #if PY_VERSION_HEX < 0x030C0000
     use_tracing_ = tstate->cframe->use_tracing;
 #else

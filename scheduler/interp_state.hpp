@@ -22,6 +22,8 @@ struct StackSlot;
 
 // The innermost frame of the coroutine running in tstate.
 struct _PyInterpreterFrame* current_frame_of(PyThreadState* tstate) noexcept;
+// How deep in Python calls the coroutine running in tstate is.
+int python_recursion_depth(PyThreadState* tstate) noexcept;
 
 inline bool interpreter_finalizing() noexcept {
 #if PY_VERSION_HEX >= 0x030D0000
@@ -64,6 +66,8 @@ public:
     bool discard_frames() noexcept;
 
     PyObject* context() const noexcept { return context_; }
+    // A suspended coroutine's Python recursion depth.
+    int recursion_depth() const noexcept { return py_recursion_depth_; }
     void set_context(PyObject* owned) noexcept;
     // The frame object of a suspended coroutine's innermost complete frame
     // (gr_frame), created on first request: creating one on every switch

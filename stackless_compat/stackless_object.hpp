@@ -19,6 +19,16 @@ struct Slice;
 
 Coroutine* tasklet_body(Coroutine* co) noexcept;
 
+// A trace or profile function as CPython keeps it: the C function and its
+// object (sys.settrace(f) means CPython's trampoline with f).
+struct TraceHook {
+    Py_tracefunc func = nullptr;
+    Ref obj;
+    bool operator==(const TraceHook& o) const noexcept {
+        return func == o.func && obj.get() == o.obj.get();
+    }
+};
+
 // A tasklet. `next`/`prev` link it into exactly one ring: its thread's run
 // ring (runnable) or a channel's queue (blocked); both are null when it is in
 // neither (paused, or not alive). The ring or queue holds one reference.
@@ -39,7 +49,7 @@ struct Tasklet {
     bool is_main;
     bool alive;                    // has a "frame": set up, not yet finished
     bool block_trap;
-    bool atomic;                   // kept for programs; nothing preempts yet
+    bool atomic;                   // defers preemption (stackless_preempt.hpp)
     bool ignore_nesting;
     bool is_hub;                   // coio's event loop: no kill, throw, remove or bind
     bool threadblock;              // parked in run(threadblock=True)
@@ -48,6 +58,11 @@ struct Tasklet {
     Ref args;
     Ref kwargs;
     Ref context;                   // contextvars context for its start (set by bind)
+    // Its trace and profile functions and tracing depth while it does not
+    // run; the running tasklet's are the thread's (stackless_tracing.cpp).
+    TraceHook trace;
+    TraceHook profile;
+    int tracing;
     Tasklet* live_next;            // the registry of started, unfinished tasklets
     Tasklet* live_prev;
 
@@ -59,6 +74,8 @@ struct Tasklet {
         new (&args) Ref();
         new (&kwargs) Ref();
         new (&context) Ref();
+        new (&trace) TraceHook();
+        new (&profile) TraceHook();
         co = &coroutine;
         is_main = main;
         coroutine.set_owner(this);
@@ -70,6 +87,8 @@ struct Tasklet {
         args.~Ref();
         kwargs.~Ref();
         context.~Ref();
+        trace.~TraceHook();
+        profile.~TraceHook();
         coroutine.~Coroutine();
     }
 };
@@ -260,6 +279,29 @@ inline Tasklet* wait_for_other_threads(StacklessThread* ts) noexcept {
     bool floating = w->next == nullptr;
     return floating && !w->threadblock ? nullptr : wait_for_other_threads_slow(ts);
 }
+
+// --- tracing (stackless_tracing.cpp) ---
+// At a switch from prev to next: prev's trace and profile functions go into
+// prev (unless it finished), next's into the thread. The inline test keeps
+// switches without any tracing at a few loads and one branch.
+void switch_tracing_slow(Tasklet* prev, Tasklet* next, bool prev_finished) noexcept;
+inline void switch_tracing(Tasklet* prev, Tasklet* next, bool prev_finished = false) noexcept {
+    // Unchecked: PyThreadState_GET() is a checking function call outside
+    // CPython itself.
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState* tstate = PyThreadState_GetUnchecked();
+#else
+    PyThreadState* tstate = _PyThreadState_UncheckedGet();
+#endif
+    if (tstate->c_tracefunc != nullptr || tstate->c_profilefunc != nullptr ||
+        tstate->tracing != 0 || next->trace.func != nullptr || next->profile.func != nullptr ||
+        next->tracing != 0) [[unlikely]] {
+        switch_tracing_slow(prev, next, prev_finished);
+    }
+}
+// tasklet.trace_function / profile_function.
+PyObject* get_trace_hook(Tasklet* t, bool profile) noexcept;
+int set_trace_hook(Tasklet* t, PyObject* value, bool profile) noexcept;
 
 // --- tasklet (stackless_tasklet.cpp) ---
 // Raises `bomb` in the tasklet (throw/kill/raise_exception).

@@ -282,6 +282,12 @@ Tasklet* soft_interrupt_target(StacklessThread* ts, Tasklet* prev, Tasklet* next
     return w;
 }
 
+void preempt_remove_hook(StacklessThread* ts) noexcept {
+    if (ts->slice != nullptr) {
+        remove_hook(ts->slice, PyThreadState_GET());
+    }
+}
+
 bool preempt_if_pending(StacklessThread* ts) noexcept {
     Slice* s = ts->slice;
     if (!ts->pending_irq || s == nullptr || s->soft) {

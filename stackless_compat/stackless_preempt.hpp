@@ -67,6 +67,9 @@ PyObject* preempt_disarm(Slice* slice) noexcept;
 // Soft preemption at a voluntary switch from prev to next: the watchdog to
 // switch to instead (linked into the ring right before next), or next.
 Tasklet* soft_interrupt_target(StacklessThread* ts, Tasklet* prev, Tasklet* next) noexcept;
+// Takes the one-shot hook out, putting the thread's own trace function back
+// (a switch saves that one for the outgoing tasklet).
+void preempt_remove_hook(StacklessThread* ts) noexcept;
 // An interrupt that had to wait (atomic, ...) happens now if it can; false
 // with an exception set when the tasklet is resumed by a bomb.
 bool preempt_if_pending(StacklessThread* ts) noexcept;

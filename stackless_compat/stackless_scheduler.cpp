@@ -384,7 +384,9 @@ PyObject* schedule_task(StacklessThread* ts, Tasklet* prev, Tasklet* next,
         notify_schedule(ts, prev, next);
         ts->head = next;
         ts->current = next;
+        switch_tracing(prev, next);
         if (!next->co->switch_to()) {
+            switch_tracing(next, prev);
             SavedError keep;
             undo_switch(ts, prev, next, inserted, from_channel, dir);
             return nullptr;
@@ -482,6 +484,7 @@ Coroutine* tasklet_body(Coroutine* co) noexcept {
     }
     count_switch(ts);
     notify_schedule(ts, self, next);
+    switch_tracing(self, next, /*prev_finished=*/true);
     ts->head = next;
     ts->current = next;
     ts->del_post_switch = std::move(me);

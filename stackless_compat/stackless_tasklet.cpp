@@ -516,6 +516,8 @@ int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
     Py_VISIT(self->args.get());
     Py_VISIT(self->kwargs.get());
     Py_VISIT(self->context.get());
+    Py_VISIT(self->trace.obj.get());
+    Py_VISIT(self->profile.obj.get());
     if (has_suspended_stack(self)) {
         if (int err = self->co->state().traverse(visit, arg)) {
             return err;
@@ -534,6 +536,9 @@ int tasklet_clear(Tasklet* self) {
     self->args.reset();
     self->kwargs.reset();
     self->context.reset();
+    self->trace.func = self->profile.func = nullptr;
+    self->trace.obj.reset();
+    self->profile.obj.reset();
     if (has_suspended_stack(self)) {
         self->co->state().clear();
     }
@@ -542,7 +547,9 @@ int tasklet_clear(Tasklet* self) {
 
 void tasklet_dealloc(Tasklet* self) {
     // A subclass's dealloc (subtype_dealloc) calls the finaliser itself.
-    if (Py_IS_TYPE(as_object(self), &Tasklet_Type) &&
+    // Only a suspended stack gives the finaliser work: the usual finished
+    // tasklet skips its resurrection dance.
+    if (Py_IS_TYPE(as_object(self), &Tasklet_Type) && has_suspended_stack(self) &&
         PyObject_CallFinalizerFromDealloc(as_object(self)) < 0) {
         return;  // resurrected: killed later, or kept in gc.garbage
     }
@@ -631,43 +638,26 @@ int set_block_trap(Tasklet* s, PyObject* value, void*) {
     return 0;
 }
 
-// Trace and profile functions belong to the thread here, as with greenlets
-// (coverage and debuggers see every tasklet): a tasklet of this thread runs
-// with the thread's. Setting one for another tasklet alone cannot be kept.
-PyObject* get_hook(Tasklet* s, const char* getter_name) {
-    if (s->thread != this_thread_if_any()) {
-        Py_RETURN_NONE;
+// The current tasklet's is the thread's; a suspended one's is that of the
+// greenlet running in it (its own when none does).
+PyObject* get_recursion_depth(Tasklet* s, void*) {
+    if (is_current(s)) {
+        return PyLong_FromLong(s->thread == this_thread_if_any()
+                                   ? python_recursion_depth(PyThreadState_GET())
+                                   : 0);
     }
-    PyObject* getter_fn = PySys_GetObject(getter_name);  // borrowed
-    if (getter_fn == nullptr) {
-        PyErr_Format(PyExc_RuntimeError, "lost sys.%s", getter_name);
-        return nullptr;
-    }
-    return PyObject_CallNoArgs(getter_fn);
+    Coroutine* running = s->co->active_member();
+    return PyLong_FromLong(running->status() == Coroutine::Status::suspended
+                               ? running->state().recursion_depth()
+                               : 0);
 }
-int set_hook(Tasklet* s, PyObject* value, const char* setter_name, const char* attribute) {
-    if (!is_current(s) || s->thread != this_thread_if_any()) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "%s can only be set on the current tasklet: trace and profile functions "
-                     "are per thread in Syncless (sys.%s)",
-                     attribute, setter_name);
-        return -1;
-    }
-    PyObject* setter_fn = PySys_GetObject(setter_name);
-    if (setter_fn == nullptr) {
-        PyErr_Format(PyExc_RuntimeError, "lost sys.%s", setter_name);
-        return -1;
-    }
-    Ref done = Ref::steal(PyObject_CallOneArg(setter_fn, value != nullptr ? value : Py_None));
-    return done ? 0 : -1;
-}
-PyObject* get_trace_function(Tasklet* s, void*) { return get_hook(s, "gettrace"); }
+PyObject* get_trace_function(Tasklet* s, void*) { return get_trace_hook(s, false); }
 int set_trace_function(Tasklet* s, PyObject* value, void*) {
-    return set_hook(s, value, "settrace", "trace_function");
+    return set_trace_hook(s, value, false);
 }
-PyObject* get_profile_function(Tasklet* s, void*) { return get_hook(s, "getprofile"); }
+PyObject* get_profile_function(Tasklet* s, void*) { return get_trace_hook(s, true); }
 int set_profile_function(Tasklet* s, PyObject* value, void*) {
-    return set_hook(s, value, "setprofile", "profile_function");
+    return set_trace_hook(s, value, true);
 }
 
 #define GET(name, fn) {name, reinterpret_cast<getter>(fn), nullptr, nullptr, nullptr}
@@ -689,6 +679,7 @@ PyGetSetDef tasklet_getsets[] = {
     GET("frame", get_frame),
     GET("_channel", get_channel),
     GET("context_id", get_context_id),
+    GET("recursion_depth", get_recursion_depth),
     {"tempval", reinterpret_cast<getter>(get_tempval), reinterpret_cast<setter>(set_tempval),
      nullptr, nullptr},
     {"block_trap", reinterpret_cast<getter>(get_block_trap),

@@ -363,31 +363,6 @@ def test_interpreter_exit_with_a_daemon_thread_inside_run_timeout():
         assert (proc.returncode, proc.stdout, proc.stderr) == (0, "exiting True\n", "")
 
 
-def test_trace_and_profile_functions_are_the_threads():
-    def tracer(frame, event, arg):
-        return None
-
-    seen = []
-
-    def body():
-        seen.append((stackless.current.trace_function, stackless.current.profile_function))
-
-    t = stackless.tasklet(body)()
-    stackless.current.trace_function = tracer
-    stackless.current.profile_function = tracer
-    try:
-        assert sys.gettrace() is tracer and sys.getprofile() is tracer
-        assert t.trace_function is tracer  # it will run with the thread's
-        with pytest.raises(RuntimeError, match="only be set on the current tasklet"):
-            t.trace_function = None
-        stackless.run()
-    finally:
-        stackless.current.trace_function = None
-        stackless.current.profile_function = None
-    assert seen == [(tracer, tracer)]
-    assert stackless.current.trace_function is None and sys.gettrace() is None
-
-
 def test_a_dropped_victim_is_collected_and_unwound():
     import gc
     import weakref

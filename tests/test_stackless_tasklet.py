@@ -1211,3 +1211,27 @@ def test_kill_of_a_tasklet_whose_thread_ended_drops_it():
         assert not t.alive and not t.scheduled and not t.blocked
         assert t not in stackless.getuncollectables()
     assert c.balance == 0 and c.queue is None
+
+
+def test_recursion_depth():
+    depths = {}
+
+    def nest(n):
+        if n == 0:
+            depths["inside"] = stackless.current.recursion_depth
+            stackless.schedule_remove()
+            return
+        nest(n - 1)
+
+    t = stackless.tasklet(nest)(5)
+    assert t.recursion_depth == 0  # not started
+    stackless.run()
+    # Tasklets start at depth 0: nest(5) .. nest(0) are 6 Python calls.
+    assert depths["inside"] == 6
+    # Suspended inside schedule_remove(): CPython 3.11 counts that C call too.
+    assert t.recursion_depth in (6, 7)
+    here = stackless.current.recursion_depth
+    assert here == stackless.main.recursion_depth > 0
+    t.insert()
+    stackless.run()
+    assert t.recursion_depth == 0  # finished
