@@ -23,8 +23,11 @@ inline void park_if_finalizing() noexcept {
 // daemon thread that takes the GIL while the interpreter finalizes is ended
 // by CPython with pthread_exit(), a forced unwind that std::terminate()s at
 // the first noexcept frame: it stops here and the thread sleeps for good.
+// (The forced unwind is no C++ object: its handler binds a null reference,
+// which UBSan would report.)
 template <class Call>
-auto call_python(Call&& call) noexcept -> decltype(call()) {
+__attribute__((no_sanitize_undefined)) auto call_python(Call&& call) noexcept
+    -> decltype(call()) {
     try {
         return call();
     } catch (abi::__forced_unwind&) {
