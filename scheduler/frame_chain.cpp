@@ -218,6 +218,18 @@ int visit_frame(const _PyInterpreterFrame* frame, const _PyInterpreterFrame* cal
 
 }  // namespace
 
+int interpreter_entries(const _PyInterpreterFrame* innermost) noexcept {
+    int entries = 0;
+    for (const _PyInterpreterFrame* f = innermost; f != nullptr; f = f->previous) {
+#if PY_VERSION_HEX >= 0x030C0000
+        entries += f->owner == FRAME_OWNED_BY_CSTACK;  // the loop's entry shim
+#else
+        entries += f->is_entry;
+#endif
+    }
+    return entries;
+}
+
 bool frame_objects_held_elsewhere(_PyInterpreterFrame* innermost) noexcept {
     for (_PyInterpreterFrame* f = innermost; f != nullptr; f = f->previous) {
         if (owned_by_coroutine(f) && f->frame_obj != nullptr &&

@@ -21,6 +21,11 @@ bool frame_objects_held_elsewhere(struct _PyInterpreterFrame* innermost) noexcep
 // before the frame memory goes. The frames' other references are leaked.
 void release_frame_objects(struct _PyInterpreterFrame* innermost) noexcept;
 
+// How many times C code entered the interpreter loop for these frames (a
+// coroutine's own chain: its body's call is the first). Stackless's
+// nesting_level is this less one.
+int interpreter_entries(const struct _PyInterpreterFrame* innermost) noexcept;
+
 // --- What the collector may see of a suspended coroutine's frames ---
 //
 // They are executing frames: the interpreter keeps their value-stack depth in

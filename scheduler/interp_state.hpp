@@ -66,8 +66,9 @@ public:
     bool discard_frames() noexcept;
 
     PyObject* context() const noexcept { return context_; }
-    // A suspended coroutine's Python recursion depth.
+    // A suspended coroutine's Python recursion depth, and innermost frame.
     int recursion_depth() const noexcept { return py_recursion_depth_; }
+    const struct _PyInterpreterFrame* innermost_frame() const noexcept { return current_frame_; }
     void set_context(PyObject* owned) noexcept;
     // The frame object of a suspended coroutine's innermost complete frame
     // (gr_frame), created on first request: creating one on every switch

@@ -111,7 +111,8 @@ PyObject* mod_run(PyObject*, PyObject* args, PyObject* kwargs) {
     }
     Tasklet* self = ts->current;
     // Only the outermost run(timeout) of a thread preempts (spec §1.5).
-    Slice* slice = timeout > 0 ? preempt_arm(ts, self, timeout, soft, totaltimeout) : nullptr;
+    Slice* slice = timeout > 0 ? preempt_arm(ts, self, timeout, soft, totaltimeout,
+                                                         ignore_nesting) : nullptr;
     Ref held = ring_remove(ts, self);
     ts->watchdogs.push_back(self);
     // threadblock: an empty ring waits for other threads first (see

@@ -212,6 +212,12 @@ Ref current_context() noexcept;
 // Makes `context` (a reference taken) the running coroutine's context.
 void install_context(Ref context) noexcept;
 
+// Stackless's nesting_level: how often C code entered the interpreter again
+// on the tasklet's stack below its own function (0 for a tasklet running or
+// suspended in plain Python code; a __del__, an import, a sorted(key=)
+// callback count one each). Always 0 for a main tasklet: its thread's code
+// may have entered the interpreter any number of times before stackless.
+int nesting_level(Tasklet* t) noexcept;
 // Takes a tasklet's tempval (leaving None).
 Ref claim_tempval(Tasklet* t) noexcept;
 // The scheduler's one switch: makes `next` runnable (unblocking it from its

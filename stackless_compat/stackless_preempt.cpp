@@ -79,19 +79,24 @@ void remove_hook(Slice* s, PyThreadState* tstate) noexcept {
 #endif
 }
 
-// The running tasklet may be interrupted right now.
+// The running tasklet may be interrupted right now: it runs as the head of
+// its ring (not finishing, blocking or waiting for another thread while a
+// finaliser or signal handler runs), outside callbacks and atomic sections.
 bool interruptible(StacklessThread* ts, Slice* s) noexcept {
     Tasklet* victim = ts->current;
     Tasklet* w = s->watchdog;
-    if (victim == w || victim->is_hub || victim->atomic || ts->chanlock ||
-        ts->switch_trap > 0 || w->next != nullptr || w->blocked != 0) {
+    if (victim == w || victim->is_hub || victim->atomic || !victim->alive ||
+        victim->blocked != 0 || victim->next == nullptr || ts->head != victim ||
+        ts->chanlock || ts->switch_trap > 0 || w->next != nullptr || w->blocked != 0) {
         return false;
     }
     if (thread_for_switch() == nullptr) {
-        PyErr_Clear();  // a callback or a greenlet runs: later
+        PyErr_Clear();  // the schedule callback runs, or the thread waits: later
         return false;
     }
-    return true;
+    // Inside a nested interpreter call (a finaliser the collector runs, an
+    // import, a callback from C) only when allowed, as in Stackless.
+    return victim->ignore_nesting || s->ignore_nesting || nesting_level(victim) == 0;
 }
 
 // Switches the running tasklet out to the watchdog, whose run() returns it.
@@ -218,8 +223,8 @@ void poke_thread(Slice* s) noexcept {
 #endif
 }
 
-Slice* preempt_arm(StacklessThread* ts, Tasklet* watchdog, long ticks, bool soft,
-                   bool total) noexcept {
+Slice* preempt_arm(StacklessThread* ts, Tasklet* watchdog, long ticks, bool soft, bool total,
+                   bool ignore_nesting) noexcept {
     if (ts->slice != nullptr || !stop_timer_at_exit()) {
         PyErr_Clear();
         return nullptr;
@@ -240,6 +245,7 @@ Slice* preempt_arm(StacklessThread* ts, Tasklet* watchdog, long ticks, bool soft
     s->timeout_ns = (ticks < most ? ticks : most) * tick_ns;
     s->soft = soft;
     s->total = total;
+    s->ignore_nesting = ignore_nesting;
     ts->slice = s;
     ts->pending_irq = false;
     ts->soft_irq.store(false);

@@ -35,6 +35,7 @@ struct Slice {
     std::int64_t timeout_ns = 0;
     bool soft = false;
     bool total = false;                  // totaltimeout: one deadline from run()'s start
+    bool ignore_nesting = false;         // may interrupt inside nested interpreter calls
 
     // The thread's own trace function while the hook stands in for it, and
     // the tasklet the hook interrupted (GIL held for these).
@@ -49,7 +50,9 @@ struct Slice {
     std::atomic<std::uint64_t> due_switches{0};  // ... if no switch happened since
     std::atomic<bool> poke_pending{false};       // a pending call is on its way
 
-    // Owned by the timer thread.
+    // Owned by the timer thread (under its lock, but `poking`, set while
+    // the timer pokes the thread without the lock).
+    bool poking = false;
     std::uint64_t seen_switches = 0;
     std::int64_t cpu_mark = 0;           // CPU time when the slice began
     std::int64_t next_poke = 0;          // monotonic ns
@@ -59,8 +62,8 @@ struct Slice {
 // slice, which run() must pass to preempt_disarm(). Null if another
 // run(timeout) of this thread is already in force (only the outermost one
 // counts) or timing is unavailable.
-Slice* preempt_arm(StacklessThread* ts, Tasklet* watchdog, long ticks, bool soft,
-                   bool total) noexcept;
+Slice* preempt_arm(StacklessThread* ts, Tasklet* watchdog, long ticks, bool soft, bool total,
+                   bool ignore_nesting) noexcept;
 // Ends the slice; returns the tasklet it interrupted (new reference) or null.
 PyObject* preempt_disarm(Slice* slice) noexcept;
 
@@ -80,7 +83,8 @@ void timer_forget(Slice* slice) noexcept;
 // Stops the timer thread for good (interpreter exit); releases the GIL while
 // it waits for the thread.
 void timer_shutdown() noexcept;
-// Called by the timer thread, without the GIL, when a hard slice is used up.
+// Called by the timer thread, without the GIL or its lock, when a hard
+// slice is used up.
 void poke_thread(Slice* slice) noexcept;
 
 }  // namespace syncless::stackless_face

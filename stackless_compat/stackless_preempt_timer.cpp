@@ -25,6 +25,7 @@ constexpr std::int64_t retry_ns = 1'000'000;
 
 std::mutex lock;
 std::condition_variable wake;
+std::condition_variable poked;   // a round of pokes is over
 std::vector<Slice*> slices;
 bool running = false;
 bool stopped = false;
@@ -37,8 +38,9 @@ std::int64_t read_clock(clockid_t clock) {
     return clock_gettime(clock, &t) == 0 ? to_ns(t) : -1;
 }
 
-// One look at a slice; returns when to look again (monotonic ns).
-std::int64_t check(Slice* s, std::int64_t now) {
+// One look at a slice; returns when to look again (monotonic ns). A slice
+// whose thread must be poked goes into `to_poke`.
+std::int64_t check(Slice* s, std::int64_t now, std::vector<Slice*>& to_poke) {
     std::int64_t cpu = read_clock(s->cpu_clock);
     if (cpu < 0) {
         return now + retry_ns;  // the thread is gone; run() will forget it
@@ -64,9 +66,26 @@ std::int64_t check(Slice* s, std::int64_t now) {
         s->due_switches.store(s->seen_switches, std::memory_order_relaxed);
         s->hard_due.store(true, std::memory_order_release);
         s->next_poke = now + retry_ns;
-        poke_thread(s);
+        s->poking = true;
+        to_poke.push_back(s);
     }
     return now + retry_ns;
+}
+
+// Pokes without the lock: on 3.11 a poke waits for the GIL, and a thread
+// holding the GIL may want the lock meanwhile (fork's prepare handler, for
+// one). run() does not free a slice while it is being poked.
+void poke(std::unique_lock<std::mutex>& guard, std::vector<Slice*>& to_poke) {
+    guard.unlock();
+    for (Slice* s : to_poke) {
+        poke_thread(s);
+    }
+    guard.lock();
+    for (Slice* s : to_poke) {
+        s->poking = false;
+    }
+    to_poke.clear();
+    poked.notify_all();
 }
 
 void timer_main() {
@@ -74,6 +93,7 @@ void timer_main() {
     // by default); slices are often shorter than that.
     prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
     pthread_setname_np(pthread_self(), "syncless-preempt");
+    std::vector<Slice*> to_poke;
     std::unique_lock<std::mutex> guard(lock);
     while (!stopped) {
         if (slices.empty()) {
@@ -83,7 +103,10 @@ void timer_main() {
         std::int64_t now = read_clock(CLOCK_MONOTONIC);
         std::int64_t next = now + retry_ns;
         for (Slice* s : slices) {
-            next = std::min(next, check(s, now));
+            next = std::min(next, check(s, now, to_poke));
+        }
+        if (!to_poke.empty()) {
+            poke(guard, to_poke);
         }
         wake.wait_for(guard, std::chrono::nanoseconds(std::max<std::int64_t>(next - now, 1000)));
     }
@@ -95,13 +118,18 @@ void after_fork_parent() { lock.unlock(); }
 void after_fork_child() {
     new (&lock) std::mutex();
     new (&wake) std::condition_variable();
+    new (&poked) std::condition_variable();
     new (&worker) std::thread();  // the parent's handle names no thread here
     running = false;
+    for (Slice* s : slices) {
+        s->poking = false;  // by a thread the child does not have
+    }
     slices.clear();
 }
 
-// The timer thread may hold the lock while it waits for the GIL (3.11), so
-// a thread holding the GIL lets it go while it waits for the lock.
+// The timer thread takes the lock without the GIL, and threads holding the
+// GIL wait for it: they let the GIL go meanwhile, so that one waiting for
+// the GIL while holding the lock (a pending call's queue) cannot stall.
 std::unique_lock<std::mutex> lock_with_gil_held() noexcept {
     std::unique_lock<std::mutex> guard(lock, std::try_to_lock);
     if (!guard.owns_lock()) {
@@ -139,6 +167,10 @@ void timer_watch(Slice* slice) noexcept {
 
 void timer_forget(Slice* slice) noexcept {
     std::unique_lock<std::mutex> guard = lock_with_gil_held();
+    if (slice->poking) {
+        GilReleased released;  // the poke may wait for the GIL (3.11)
+        poked.wait(guard, [slice] { return !slice->poking; });
+    }
     slices.erase(std::remove(slices.begin(), slices.end(), slice), slices.end());
 }
 

@@ -3,6 +3,7 @@
 // raise the deadlock error), and the start and end of a tasklet with the
 // delivery of its uncaught exception to the watchdog (Stackless's
 // scheduling.c, on the core's hard switch).
+#include "../scheduler/frame_chain.hpp"
 #include "../scheduler/gil.hpp"
 #include "stackless_object.hpp"
 #include "stackless_preempt.hpp"
@@ -208,6 +209,14 @@ StacklessThread* thread_for_switch() noexcept {
     if (ts != nullptr && !check_not_in_callback(ts)) {
         return nullptr;
     }
+    if (ts != nullptr && ts->sleep == StacklessThread::Sleep::waiting) [[unlikely]] {
+        // A signal handler or finaliser runs while the thread waits for
+        // another one: its tasklet is blocked or finished, in no ring.
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot switch tasklets while this thread waits for another thread "
+                        "(in a signal handler or finaliser run meanwhile)");
+        return nullptr;
+    }
     return ts;
 }
 
@@ -337,6 +346,27 @@ void install_context(Ref context) noexcept {
     Ref old = Ref::steal(tstate->context);
     tstate->context = context.release();
     tstate->context_ver++;
+}
+
+int nesting_level(Tasklet* t) noexcept {
+    if (t->is_main) {
+        return 0;  // where its thread entered Python first is nobody's business here
+    }
+    const _PyInterpreterFrame* innermost = nullptr;
+    if (t->thread != nullptr && t->thread->current == t) {
+        if (t->thread != this_thread_if_any()) {
+            return 0;  // another thread's running stack: not readable from here
+        }
+        innermost = current_frame_of(PyThreadState_GET());
+    } else {
+        Coroutine* running = t->co->active_member();
+        if (running->status() != Coroutine::Status::suspended) {
+            return 0;
+        }
+        innermost = running->state().innermost_frame();
+    }
+    int entries = interpreter_entries(innermost);
+    return entries > 1 ? entries - 1 : 0;
 }
 
 Ref claim_tempval(Tasklet* t) noexcept {

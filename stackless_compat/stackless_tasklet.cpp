@@ -483,21 +483,27 @@ PyObject* set_flag(bool* flag, PyObject* value, const char* message) {
     return PyBool_FromLong(old);
 }
 
-// Clearing the flag lets an interrupt that waited for it happen now.
-PyObject* tasklet_set_atomic(Tasklet* self, PyObject* flag) {
-    Ref old = Ref::steal(set_flag(&self->atomic, flag,
-                                  "set_atomic needs exactly one bool or integer"));
+// Clearing atomic, or allowing nested interrupts, lets an interrupt that
+// waited for it happen now (on the current tasklet, which the flag is of).
+PyObject* set_flag_then_interrupt(Tasklet* self, bool* flag, PyObject* value,
+                                  const char* message) {
+    Ref old = Ref::steal(set_flag(flag, value, message));
     StacklessThread* ts = this_thread_if_any();
-    if (old && !self->atomic && ts != nullptr && self == ts->current && ts->pending_irq &&
+    if (old && ts != nullptr && self == ts->current && ts->pending_irq &&
         !preempt_if_pending(ts)) {
         return nullptr;
     }
     return old.release();
 }
 
+PyObject* tasklet_set_atomic(Tasklet* self, PyObject* flag) {
+    return set_flag_then_interrupt(self, &self->atomic, flag,
+                                   "set_atomic needs exactly one bool or integer");
+}
+
 PyObject* tasklet_set_ignore_nesting(Tasklet* self, PyObject* flag) {
-    return set_flag(&self->ignore_nesting, flag,
-                    "set_ignore_nesting needs exactly one bool or integer");
+    return set_flag_then_interrupt(self, &self->ignore_nesting, flag,
+                                   "set_ignore_nesting needs exactly one bool or integer");
 }
 
 // A suspended tasklet's own stack and saved interpreter state, which only it
@@ -570,8 +576,8 @@ PyObject* get_alive(Tasklet* s, void*) { return as_bool(s->alive); }
 PyObject* get_paused(Tasklet* s, void*) { return as_bool(s->alive && s->next == nullptr); }
 PyObject* get_blocked(Tasklet* s, void*) { return as_bool(s->blocked != 0); }
 PyObject* get_scheduled(Tasklet* s, void*) { return as_bool(s->next != nullptr); }
-PyObject* get_restorable(Tasklet*, void*) { Py_RETURN_TRUE; }
-PyObject* get_nesting_level(Tasklet*, void*) { return PyLong_FromLong(0); }
+PyObject* get_restorable(Tasklet* s, void*) { return as_bool(nesting_level(s) == 0); }
+PyObject* get_nesting_level(Tasklet* s, void*) { return PyLong_FromLong(nesting_level(s)); }
 PyObject* get_is_main(Tasklet* s, void*) { return as_bool(s->is_main); }
 PyObject* get_is_current(Tasklet* s, void*) { return as_bool(is_current(s)); }
 // In a channel's queue the channel object heads the ring, as in Stackless:

@@ -168,11 +168,11 @@ Outcome look_and_sleep(StacklessThread* ts) noexcept {
 // the sleep that follows returns at once.
 Outcome wait(StacklessThread* ts) noexcept {
     for (;;) {
-        if (PyErr_CheckSignals() < 0) {
-            return Outcome::failed;
-        }
+        // Signal handlers run as "waiting" too: they may not switch (see
+        // thread_for_switch()), since the tasklet here is in no ring.
         ts->sleep = StacklessThread::Sleep::waiting;
-        Outcome outcome = look_and_sleep(ts);
+        Outcome outcome =
+            PyErr_CheckSignals() < 0 ? Outcome::failed : look_and_sleep(ts);
         ts->sleep = StacklessThread::Sleep::awake;
         if (outcome == Outcome::failed) {
             return outcome;

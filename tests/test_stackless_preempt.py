@@ -374,3 +374,131 @@ def test_a_dropped_victim_is_collected_and_unwound():
     gc.collect()
     assert ref() is None
     assert log == [TaskletExit]
+
+
+def test_not_interrupted_while_it_waits_for_another_thread():
+    # Blocked on a channel, its ring empty: the thread waits (GIL released)
+    # for the sender thread; code run meanwhile must not preempt it.
+    c = stackless.channel()
+    got = []
+
+    def sender():
+        time.sleep(0.3)
+        c.send("hello")
+
+    def work():
+        sum(range(20000))
+        got.append(c.receive())
+
+    th = threading.Thread(target=sender)
+    th.start()
+    stackless.tasklet(work)()
+    victims = []
+    while (victim := stackless.run(100, threadblock=True)) is not None:
+        # Interrupted while it ran, never while it waited in the channel.
+        victims.append((victim.alive, victim.blocked, victim.scheduled))
+        victim.insert()
+    th.join(10)
+    assert got == ["hello"] and c.balance == 0
+    assert set(victims) <= {(True, False, False)}
+
+
+def test_not_interrupted_after_its_function_returned():
+    # alive is False while the tasklet drops its result (a __del__ runs):
+    # an interrupt there would hand out a tasklet nobody can resume.
+    log = []
+
+    class Slow:
+        def __del__(self):
+            end = time.thread_time() + 0.02
+            while time.thread_time() < end:
+                pass
+            log.append("__del__ done")
+
+    t = stackless.tasklet(Slow)()
+    assert stackless.run(MS) is None
+    assert log == ["__del__ done"] and not t.alive
+
+
+def slow_key(log, seconds):
+    def key(item):
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+        log.append("key done")
+        return item
+    return key
+
+
+@pytest.mark.parametrize("ignore_nesting", [False, True])
+def test_nested_interpreter_calls_wait_unless_allowed(ignore_nesting):
+    # sorted() calls the key from C: nesting_level 1, as in Stackless.
+    log = []
+
+    def worker():
+        sorted([1], key=slow_key(log, 0.03))
+        log.append("back in plain code")
+        while True:
+            pass
+
+    t = stackless.tasklet(worker)()
+    assert stackless.run(MS, ignore_nesting=ignore_nesting) is t
+    if ignore_nesting:
+        assert log == []  # interrupted inside the key function
+    else:
+        assert log == ["key done", "back in plain code"]
+    kill_all(t)
+
+
+def test_the_tasklets_ignore_nesting_flag_allows_it_too():
+    log = []
+
+    def worker():
+        stackless.current.set_ignore_nesting(True)
+        sorted([1], key=slow_key(log, 0.03))
+        while True:
+            pass
+
+    t = stackless.tasklet(worker)()
+    assert stackless.run(MS) is t
+    assert log == []
+    kill_all(t)
+
+
+def test_nesting_level_and_restorable():
+    def plain():
+        stackless.schedule_remove()
+
+    def nested():
+        sorted([1], key=lambda item: stackless.schedule_remove())
+
+    a = stackless.tasklet(plain)()
+    b = stackless.tasklet(nested)()
+    stackless.run()
+    assert (a.nesting_level, a.restorable) == (0, True)
+    assert (b.nesting_level, b.restorable) == (1, False)
+    assert stackless.main.nesting_level == 0 and stackless.main.restorable
+    kill_all(a, b)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_fork_while_the_timer_pokes():
+    # The timer thread must not hold its lock while it waits for the GIL
+    # (3.11): fork()'s prepare handler takes that lock.
+    import os
+
+    def forker():
+        stackless.current.set_atomic(True)  # deferred: the timer pokes every 1 ms
+        for _ in range(100):
+            sum(range(20000))
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        stackless.current.set_atomic(False)
+
+    t = stackless.tasklet(forker)()
+    victim = stackless.run(1000)
+    assert victim in (t, None)
+    if victim is not None:
+        kill_all(victim)

@@ -535,3 +535,32 @@ def test_keyboard_interrupt_reaches_main_waiting_for_another_thread(how):
     assert c.balance == 0
     release.set()
     worker.join()
+
+
+def test_a_signal_handler_cannot_switch_while_main_waits_for_another_thread():
+    # Main is blocked on a channel, in no ring, while the thread waits: a
+    # handler that switches gets a clear error there instead of corrupting
+    # the queues; main can wait again and gets the other thread's value.
+    c = stackless.channel()
+    notify = stackless.channel()
+
+    def handler(signum, frame):
+        notify.send("signal")
+
+    def sender():
+        time.sleep(0.5)
+        c.send("from thread")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    th = threading.Thread(target=sender)
+    th.start()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(RuntimeError, match="while this thread waits for another thread"):
+            c.receive()
+        assert c.balance == 0 and stackless.getruncount() == 1
+        assert c.receive() == "from thread"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        th.join(10)
