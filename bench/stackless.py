@@ -2,9 +2,10 @@
 """Stackless face micro-benchmarks against the greenlet yardstick.
 
 Syncless's tasklets (schedule() ping-pong, channel exchange, create + run +
-finish, RSS per tasklet blocked on a channel) beside what the real greenlet
-3.5.6 does for the nearest operation (switch ping-pong, create + start +
-finish, RSS per suspended greenlet). Each measurement runs in a fresh
+finish, RSS per tasklet blocked on a channel, also 100,000 of them 5 and 50
+frames deep) beside what the real greenlet 3.5.6 does for the nearest
+operation (switch ping-pong, create + start + finish, RSS per suspended
+greenlet). Each measurement runs in a fresh
 process; runs interleave; cells are medians.
 
     .venv/3.11/bin/python -P bench/stackless.py [--runs 5]
@@ -23,6 +24,7 @@ from _peers import run_interleaved  # noqa: E402
 SWITCHES = 1_000_000
 CREATES = 300_000
 BLOCKED = 20_000
+BLOCKED_DEEP = 100_000     # issue 3: 100,000 tasklets at 5 and at 50 frames
 
 # (row, tasklet metric, greenlet metric, unit)
 ROWS = [
@@ -30,7 +32,21 @@ ROWS = [
     ("channel send/receive exchange (greenlet: 2 switches)", "channel", "switch2", "ns/exchange"),
     ("create + run + finish", "create", "create", "ns"),
     ("RSS per blocked tasklet / suspended greenlet", "rss", "rss", "bytes"),
+    ("RSS per tasklet blocked 5 frames deep / greenlet suspended 5 deep", "rss5", "rss5",
+     "bytes"),
+    ("RSS per tasklet blocked 50 frames deep / greenlet suspended 50 deep", "rss50", "rss50",
+     "bytes"),
 ]
+
+
+def nested(depth, block):
+    """A function that calls itself until `depth` frames deep, then blocks."""
+    def nest(n):
+        if n <= 1:
+            block()
+        else:
+            nest(n - 1)
+    return lambda: nest(depth)
 
 
 def rss_bytes():
@@ -84,6 +100,14 @@ def tasklet_metric(name):
             stackless.tasklet(channel.receive)()
         stackless.run()  # all of them block on the channel; run() returns
         return (rss_bytes() - base) / BLOCKED
+    if name in ("rss5", "rss50"):
+        channel = stackless.channel()
+        body = nested(int(name[3:]), channel.receive)
+        base = rss_bytes()
+        for _ in range(BLOCKED_DEEP):
+            stackless.tasklet(body)()
+        stackless.run()
+        return (rss_bytes() - base) / BLOCKED_DEEP
     raise ValueError(name)
 
 
@@ -122,6 +146,16 @@ def greenlet_metric(name):
             g.switch()
             kept.append(g)
         return (rss_bytes() - base) / BLOCKED
+    if name in ("rss5", "rss50"):
+        main = greenlet.getcurrent()
+        body = nested(int(name[3:]), main.switch)
+        base = rss_bytes()
+        kept = []
+        for _ in range(BLOCKED_DEEP):
+            g = greenlet.greenlet(body)
+            g.switch()
+            kept.append(g)
+        return (rss_bytes() - base) / BLOCKED_DEEP
     raise ValueError(name)
 
 
