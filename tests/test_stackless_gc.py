@@ -511,20 +511,23 @@ def shapes():
             generator, star_call, next_item, sorted_key, property_get]
 
 
+def blocked_in(shape, log):
+    """A tasklet body that blocks inside `shape` and logs its finally."""
+    def body(ch):
+        try:
+            shape(ch)
+        finally:
+            log.append("finally")
+    return body
+
+
 @pytest.mark.parametrize("shape", shapes(), ids=lambda f: f.__name__)
 def test_frames_of_many_shapes_are_read_safely(shape):
     """Blocked in all kinds of frames: collecting never misreads them (the
     ASan run checks that), and each is either collected with its finally run
     or still alive and killable."""
     log = []
-
-    def body(ch):
-        try:
-            shape(ch)
-        finally:
-            log.append("finally")
-
-    ref = started(body, stackless.channel())
+    ref = started(blocked_in(shape, log), stackless.channel())
     for _ in range(3):
         gc.collect()
     t = ref()
@@ -542,14 +545,7 @@ def test_frames_of_many_shapes_are_read_safely(shape):
     ids=lambda f: f.__name__)
 def test_shapes_whose_stacks_are_read_are_collected(shape):
     log = []
-
-    def body(ch):
-        try:
-            shape(ch)
-        finally:
-            log.append("finally")
-
-    ref = started(body, stackless.channel())
+    ref = started(blocked_in(shape, log), stackless.channel())
     gc.collect()
     assert ref() is None and log == ["finally"]
 

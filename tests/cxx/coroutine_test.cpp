@@ -167,8 +167,15 @@ TEST(Coroutine, TenThousandSuspendedAtOnce) {
 // (a switch to main's family), is resumed through the root, then moves within
 // the family to the root and back, and finishes into it.
 struct FamilyData final : syncless::FamilyView {
-    Coroutine* root = nullptr;
-    Coroutine* nested = nullptr;
+    // A root and one nested coroutine, both owned by (and reporting to) this.
+    FamilyData(Coroutine& root_co, Coroutine& nested_co) noexcept
+        : root(&root_co), nested(&nested_co) {
+        root->set_owner(this);
+        nested->set_owner(this);
+        root->set_family_view(this);
+    }
+    Coroutine* root;
+    Coroutine* nested;
     std::vector<std::string> log;
     int ended = 0;
     void family_ended() noexcept override {
@@ -202,14 +209,9 @@ Coroutine* family_root(Coroutine* self) noexcept {
 }
 
 TEST(Coroutine, FamilySuspendsAndResumesAsAWhole) {
-    FamilyData d;
     Coroutine root(family_root);
     Coroutine nested(family_nested, Coroutine::Kind::nested);
-    d.root = &root;
-    d.nested = &nested;
-    root.set_owner(&d);
-    nested.set_owner(&d);
-    root.set_family_view(&d);
+    FamilyData d(root, nested);
     std::size_t before = in_use();
     ASSERT_TRUE(root.switch_to());  // r1, n1, then main's family again
     EXPECT_EQ(core().current_root(), &main_co());
@@ -240,14 +242,9 @@ Coroutine* leave_to_main(Coroutine*) noexcept {
 }
 
 TEST(Coroutine, AbandonedRootTakesItsActiveMemberAndEndsItsFamily) {
-    FamilyData d;
     Coroutine root(nest_and_leave);
     Coroutine nested(leave_to_main, Coroutine::Kind::nested);
-    d.root = &root;
-    d.nested = &nested;
-    root.set_owner(&d);
-    nested.set_owner(&d);
-    root.set_family_view(&d);
+    FamilyData d(root, nested);
     std::size_t before = in_use();
     ASSERT_TRUE(root.switch_to());
     EXPECT_EQ(in_use(), before + 2);
