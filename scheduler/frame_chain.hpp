@@ -29,29 +29,17 @@ int interpreter_entries(const struct _PyInterpreterFrame* innermost) noexcept;
 // --- What the collector may see of a suspended coroutine's frames ---
 //
 // They are executing frames: the interpreter keeps their value-stack depth in
-// a local variable of its loop (3.11 even leaves a stale one in the frame),
-// so CPython's collector never looks into them. traverse_frames() visits what
-// those frames certainly own: each frame's specials, locals and cells; the
-// value stack of a frame that called the next one inline (its depth was
-// saved then); and the value stack of a frame suspended in a call or a
-// for-loop step, at the depth its code's call-site table gives. Anything
-// else they hold (a stack whose depth is unknown, what C functions on the
-// coroutine's stack hold) stays unseen, so it only ever keeps objects alive.
-int traverse_frames(struct _PyInterpreterFrame* innermost, visitproc visit, void* arg) noexcept;
-
-// Asks for the call-site tables that traverse_frames() will need for these
-// frames; cheap when they exist. Call it where a coroutine is about to be
-// suspended unreferenced (or becomes so). Tables are made later, outside any
-// switch, by install_frame_table() (the stackless face does it when a
-// collection starts).
-void request_frame_tables(struct _PyInterpreterFrame* innermost) noexcept;
-// The code objects asked for since the last call: a new list; null when
-// there are none (or with an exception set when the list cannot be made).
-PyObject* take_frame_table_requests() noexcept;
-// Installs the table of `code` from `sites`, a list of (offset in code units,
-// stack depth, oparg, kind) with kind 0 a for-loop step, 1 a call, 2 a call
-// with keyword names on the stack (syncless._frame_sites). Returns -1 with an
-// exception set on bad input; the code then keeps an empty table.
-int install_frame_table(PyObject* code, PyObject* sites) noexcept;
+// a local variable of its loop, so CPython's collector never looks into
+// them. traverse_frames() visits what those frames certainly own: each
+// frame's specials, locals and cells, and the value stack of a frame that
+// called the next one inline (its depth was saved then), and the innermost
+// frame's value stack up to `innermost_stack_top` when the C function that
+// suspended the coroutine vouches for it (it was called with arguments on
+// that stack and has not returned; ignored unless it lies in that frame's
+// stack). Any other value stack (a frame stopped in a call to C code may be
+// past it, dropping the operands) and what C functions on the coroutine's
+// stack hold stay unseen, so they only ever keep objects alive.
+int traverse_frames(struct _PyInterpreterFrame* innermost, visitproc visit, void* arg,
+                    PyObject* const* innermost_stack_top) noexcept;
 
 }  // namespace syncless

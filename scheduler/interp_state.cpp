@@ -217,12 +217,9 @@ int InterpState::traverse(visitproc visit, void* arg) noexcept {
     return 0;
 }
 
-int InterpState::traverse_frames(visitproc visit, void* arg) noexcept {
-    return syncless::traverse_frames(current_frame_, visit, arg);
-}
-
-void InterpState::request_frame_tables() noexcept {
-    syncless::request_frame_tables(current_frame_);
+int InterpState::traverse_frames(visitproc visit, void* arg,
+                                 PyObject* const* innermost_stack_top) noexcept {
+    return syncless::traverse_frames(current_frame_, visit, arg, innermost_stack_top);
 }
 
 void InterpState::clear() noexcept {

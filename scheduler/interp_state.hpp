@@ -78,9 +78,8 @@ public:
     PyFrameObject* frame_object(PyThreadState* tstate) noexcept;
     int traverse(visitproc visit, void* arg) noexcept;
     // A suspended coroutine's frames, as far as the collector may see them
-    // (frame_chain.hpp), and the tables that needs.
-    int traverse_frames(visitproc visit, void* arg) noexcept;
-    void request_frame_tables() noexcept;
+    // (frame_chain.hpp).
+    int traverse_frames(visitproc visit, void* arg, PyObject* const* innermost_stack_top) noexcept;
     void clear() noexcept;
 
 private:

@@ -40,7 +40,10 @@ PyObject* exchange(StacklessThread* ts, Channel* self, Tasklet* source, int dir)
 }
 
 // Nobody waiting: block on the channel.
-PyObject* block(StacklessThread* ts, Channel* self, Tasklet* source, int dir) {
+// `stack_top`: where the Python caller's value stack ends, when the caller
+// called this channel method straight from its own frame (see Tasklet).
+PyObject* block(StacklessThread* ts, Channel* self, Tasklet* source, int dir,
+                PyObject* const* stack_top) {
     if (source->block_trap) {
         PyErr_SetString(PyExc_RuntimeError, "this tasklet does not like to be blocked.");
         return nullptr;
@@ -49,13 +52,15 @@ PyObject* block(StacklessThread* ts, Channel* self, Tasklet* source, int dir) {
         PyErr_SetString(PyExc_ValueError, "Send/receive operation on a closed channel");
         return nullptr;
     }
-    prepare_frames_for_collection();
     {
         // The queue holds it now; nothing on its own stack may while it waits.
         Ref held = ring_remove(ts, source);
         channel_append(self, source, dir);
     }
-    return schedule_task(ts, source, ts->head);
+    source->stack_top = stack_top;
+    PyObject* result = schedule_task(ts, source, ts->head);
+    source->stack_top = nullptr;
+    return result;
 }
 
 // The channel callback, before each send and receive (after the exchange
@@ -104,7 +109,8 @@ bool partner_elsewhere(StacklessThread* ts, Channel* self, int dir) {
 }
 
 // send (dir +1) or receive (dir -1). Returns what the source receives.
-PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
+PyObject* channel_action(Channel* self, PyObject* arg, int dir,
+                         PyObject* const* stack_top = nullptr) {
     StacklessThread* ts = thread_for_switch();
     if (ts == nullptr) {
         return nullptr;
@@ -130,7 +136,8 @@ PyObject* channel_action(Channel* self, PyObject* arg, int dir) {
         return nullptr;
     }
     source->tempval = Ref::borrow(arg);
-    PyObject* result = cando ? exchange(ts, self, source, dir) : block(ts, self, source, dir);
+    PyObject* result =
+        cando ? exchange(ts, self, source, dir) : block(ts, self, source, dir, stack_top);
     if (result == nullptr) {
         source->tempval = Ref::borrow(Py_None);
     }
@@ -160,10 +167,18 @@ PyObject* channel_send(Channel* self, PyObject* const* args, Py_ssize_t nargs,
             return nullptr;
         }
     }
-    return none_or_null(channel_action(self, args[0], 1));
+    // Called positionally, args points into the caller's value stack when
+    // the caller is Python code (a keyword call leaves its names elsewhere).
+    return none_or_null(channel_action(self, args[0], 1, nkw == 0 ? args + nargs : nullptr));
 }
 
-PyObject* channel_receive(Channel* self, PyObject*) { return channel_action(self, Py_None, -1); }
+PyObject* channel_receive(Channel* self, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 0) {
+        PyErr_Format(PyExc_TypeError, "receive() takes no arguments (%zd given)", nargs);
+        return nullptr;
+    }
+    return channel_action(self, Py_None, -1, args + nargs);
+}
 
 PyObject* channel_send_exception(Channel* self, PyObject* args) {
     Ref bomb = bomb_from_class_and_args(args, "channel.send_exception");
@@ -343,7 +358,7 @@ PyMethodDef channel_methods[] = {
     METHOD("__setstate__", channel_setstate, METH_O,
            "__setstate__(state) -> self\n\nRestores a pickled channel's flags."),
     METHOD("send", channel_send, METH_FASTCALL | METH_KEYWORDS, "send(value)\n\nSend a value over the channel."),
-    METHOD("receive", channel_receive, METH_NOARGS, "receive() -> value"),
+    METHOD("receive", channel_receive, METH_FASTCALL, "receive() -> value"),
     METHOD("send_exception", channel_send_exception, METH_VARARGS,
            "send_exception(exc, *args)\n\nThe receiver raises exc(*args)."),
     METHOD("send_throw", channel_send_throw, METH_VARARGS | METH_KEYWORDS,

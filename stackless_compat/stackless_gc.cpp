@@ -18,12 +18,9 @@
 // shutdown nothing is switched to: the frames are dropped unrun.
 //
 // For the collector to find the cycles a suspended tasklet is part of,
-// tasklet_traverse visits what its frames hold (scheduler/frame_chain.hpp);
-// that needs a per-code table of call-site stack depths, asked for when a
-// tasklet leaves the ring and made here when a collection starts.
+// tasklet_traverse visits what its frames certainly hold
+// (scheduler/frame_chain.hpp).
 #include "stackless_object.hpp"
-
-#include "../scheduler/frame_chain.hpp"
 
 namespace syncless::stackless_face {
 
@@ -97,44 +94,6 @@ void kill_in_its_thread(Tasklet* t) {
     }
 }
 
-// Makes the call-site tables asked for since the last collection.
-void make_frame_tables() {
-    Ref codes = Ref::steal(take_frame_table_requests());
-    if (!codes) {
-        PyErr_Clear();
-        return;
-    }
-    Ref module = Ref::steal(PyImport_ImportModule("syncless._frame_sites"));
-    Ref call_sites = module ? Ref::steal(PyObject_GetAttrString(module.get(), "call_sites")) : Ref();
-    PyErr_Clear();
-    Ref none = Ref::steal(PyList_New(0));
-    for (Py_ssize_t i = 0; none && i < PyList_GET_SIZE(codes.get()); ++i) {
-        PyObject* code = PyList_GET_ITEM(codes.get(), i);
-        Ref sites = call_sites ? Ref::steal(PyObject_CallOneArg(call_sites.get(), code)) : Ref();
-        if (!sites || !PyList_Check(sites.get())) {
-            sites = none;  // its frames then show their locals only
-        }
-        install_frame_table(code, sites.get());
-        PyErr_Clear();
-    }
-    PyErr_Clear();
-}
-
-// gc.callbacks entry: callback(phase, info).
-PyObject* on_collection(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs >= 1 && PyUnicode_Check(args[0]) &&
-        PyUnicode_CompareWithASCIIString(args[0], "start") == 0) {
-        SavedError keep;
-        make_frame_tables();
-    }
-    Py_RETURN_NONE;
-}
-
-PyMethodDef on_collection_def = {
-    "_stackless_frame_tables", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(
-                                   on_collection)),
-    METH_FASTCALL, "Makes the call-site tables suspended tasklets' frames need (a gc callback)."};
-
 }  // namespace
 
 void tasklet_finalize(PyObject* self) noexcept {
@@ -171,20 +130,6 @@ void run_deferred_kills(StacklessThread* ts) noexcept {
             ts->doomed.push_back(std::move(t));
         }
     }
-}
-
-void prepare_frames_for_collection() noexcept {
-    request_frame_tables(current_frame_of(PyThreadState_GET()));
-}
-
-int install_gc_hooks() noexcept {
-    Ref callback = Ref::steal(PyCFunction_New(&on_collection_def, nullptr));
-    Ref gc = Ref::steal(PyImport_ImportModule("gc"));
-    Ref callbacks = gc ? Ref::steal(PyObject_GetAttrString(gc.get(), "callbacks")) : Ref();
-    if (!callback || !callbacks) {
-        return -1;
-    }
-    return PyList_Check(callbacks.get()) ? PyList_Append(callbacks.get(), callback.get()) : 0;
 }
 
 }  // namespace syncless::stackless_face

@@ -76,7 +76,6 @@ PyObject* schedule_generic(PyObject* const* args, Py_ssize_t nargs, PyObject* kw
         return schedule_task(ts, prev, prev->next);
     }
     // The ring's reference goes with the switch (see tasklet.switch()).
-    prepare_frames_for_collection();
     ts->del_post_switch = ring_remove(ts, prev);
     return schedule_task(ts, prev, ts->head);
 }
@@ -292,8 +291,7 @@ PyObject* create_stackless_module() {
     if (PyModule_AddObjectRef(m, "tasklet", reinterpret_cast<PyObject*>(&Tasklet_Type)) < 0 ||
         PyModule_AddObjectRef(m, "channel", reinterpret_cast<PyObject*>(&Channel_Type)) < 0 ||
         PyModule_AddObjectRef(m, "bomb", reinterpret_cast<PyObject*>(&Bomb_Type)) < 0 ||
-        PyModule_AddObjectRef(m, "TaskletExit", PyExc_TaskletExit) < 0 ||
-        install_gc_hooks() < 0) {
+        PyModule_AddObjectRef(m, "TaskletExit", PyExc_TaskletExit) < 0) {
         return nullptr;
     }
     return module.release();

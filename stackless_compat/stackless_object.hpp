@@ -63,6 +63,11 @@ struct Tasklet {
     TraceHook trace;
     TraceHook profile;
     int tracing;
+    // While blocked in a channel method its Python caller called directly:
+    // the end of that caller's value stack (the call's arguments point into
+    // it). The collector may read that stack then: the call is in progress,
+    // so every slot below holds a live reference (stackless_gc.cpp).
+    PyObject* const* stack_top;
     Tasklet* live_next;            // the registry of started, unfinished tasklets
     Tasklet* live_prev;
 
@@ -334,11 +339,6 @@ PyObject* channel_setstate(PyObject* self, PyObject* state) noexcept;
 void tasklet_finalize(PyObject* self) noexcept;
 // Kills the doomed tasklets if a switch is safe here.
 void run_deferred_kills(StacklessThread* ts) noexcept;
-// The running tasklet may become garbage while suspended (it leaves the
-// ring): asks for what the collector needs to read its frames.
-void prepare_frames_for_collection() noexcept;
-// Registers the collector hook that makes those (once per code object).
-int install_gc_hooks() noexcept;
 
 // --- module (stackless_module.cpp) ---
 PyObject* create_stackless_module();

