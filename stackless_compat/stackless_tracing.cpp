@@ -62,7 +62,8 @@ void switch_tracing_slow(Tasklet* prev, Tasklet* next, bool prev_finished) noexc
     }
     PyThreadState* tstate = PyThreadState_GET();
     SavedError keep;
-    if (StacklessThread* ts = this_thread_if_any()) {
+    StacklessThread* ts = this_thread_if_any();
+    if (ts != nullptr) {
         preempt_remove_hook(ts);  // the one-shot hook stands in for prev's own
     }
     TraceHook out_trace = thread_hook(tstate, false);
@@ -85,12 +86,21 @@ void switch_tracing_slow(Tasklet* prev, Tasklet* next, bool prev_finished) noexc
     if (prev->is_hub) {
         prev_finished = true;  // whatever is installed is another tasklet's
     }
-    // Installing runs no Python code: the depth may stay as it is meanwhile.
+    // Installing may run audit hooks ("sys.settrace"): Python code in the
+    // middle of a switch, so the ring is locked as for the schedule
+    // callback (a switch in there raises RuntimeError).
+    bool was_locked = ts != nullptr && ts->schedlock;
+    if (ts != nullptr) {
+        ts->schedlock = true;
+    }
     if (!(out_trace == next->trace)) {
         install(next->trace, false);
     }
     if (!(out_profile == next->profile)) {
         install(next->profile, true);
+    }
+    if (ts != nullptr) {
+        ts->schedlock = was_locked;
     }
     set_tracing_depth(tstate, next->tracing);
     next->trace = TraceHook();

@@ -235,3 +235,36 @@ def test_greenlets_inside_a_tasklet_share_its_tracer():
     stackless.run()
     assert results == [tracer]
     assert "in_greenlet" in tracer.names()
+
+
+def test_an_audit_hook_for_settrace_cannot_switch_mid_switch():
+    # Installing a tasklet's trace function raises the "sys.settrace" audit
+    # event: Python code in the middle of a switch. A switch there is refused
+    # (and reported), never corrupting the ring. Audit hooks cannot be
+    # removed, so this runs in a child process.
+    import subprocess
+    import textwrap
+    code = textwrap.dedent("""
+        import sys, syncless
+        stackless = syncless.install_stackless()
+        seen = []
+        armed = []
+        def hook(event, args):
+            if event == "sys.settrace" and armed:
+                try:
+                    stackless.schedule()
+                except RuntimeError as e:
+                    seen.append(str(e))
+        sys.addaudithook(hook)
+        def traced():
+            pass
+        t = stackless.tasklet(traced)()
+        t.trace_function = lambda *a: None
+        armed.append(1)
+        stackless.run()
+        armed.clear()
+        print(len(seen) > 0, set(seen), stackless.getruncount())
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "True {'Recursive scheduler call due to callbacks!'} 1\n"
