@@ -36,13 +36,9 @@ bool holds_suspended_stack(Tasklet* t) {
 }
 
 // A kill switches to the tasklet and comes back here, like any switch the
-// running tasklet makes: safe while it runs as the head of its ring, in no
-// callback, with no greenlet running inside it.
+// running tasklet makes; not while a greenlet runs inside it.
 bool can_switch_here(StacklessThread* ts) {
-    Tasklet* me = ts->current;
-    return me != nullptr && !ts->schedlock && ts->switch_trap == 0 && !me->is_hub &&
-           me->blocked == 0 && me->next != nullptr && ts->head == me &&
-           ts->core->current() == me->co;
+    return runs_as_ring_head(ts) && ts->core->current() == ts->current->co;
 }
 
 void add_to_garbage(Tasklet* t) {

@@ -203,6 +203,11 @@ StacklessThread* find_thread(unsigned long thread_id) noexcept;
 StacklessThread* thread_for_switch() noexcept;
 // The same, for a wait that parks the current tasklet (coio).
 StacklessThread* thread_for_wait() noexcept;
+// A switch from here comes back safely: the running tasklet runs as the head
+// of its ring (not blocked, finishing, or waiting for another thread while a
+// finaliser or signal handler runs), outside the schedule callback and
+// switch_trap, and is not the coio hub. (It may carry a greenlet.)
+bool runs_as_ring_head(StacklessThread* ts) noexcept;
 
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept;   // at the tail; takes a reference
 // Right after `pos` (which is in the ring), so it runs before the rest.

@@ -79,19 +79,14 @@ void remove_hook(Slice* s, PyThreadState* tstate) noexcept {
 #endif
 }
 
-// The running tasklet may be interrupted right now: it runs as the head of
-// its ring (not finishing, blocking or waiting for another thread while a
-// finaliser or signal handler runs), outside callbacks and atomic sections.
+// The running tasklet may be interrupted right now: a switch is safe here,
+// it is alive and not atomic, no channel callback runs, and the watchdog
+// waits in run().
 bool interruptible(StacklessThread* ts, Slice* s) noexcept {
     Tasklet* victim = ts->current;
     Tasklet* w = s->watchdog;
-    if (victim == w || victim->is_hub || victim->atomic || !victim->alive ||
-        victim->blocked != 0 || victim->next == nullptr || ts->head != victim ||
-        ts->chanlock || ts->switch_trap > 0 || w->next != nullptr || w->blocked != 0) {
-        return false;
-    }
-    if (thread_for_switch() == nullptr) {
-        PyErr_Clear();  // the schedule callback runs, or the thread waits: later
+    if (!runs_as_ring_head(ts) || victim == w || victim->atomic || !victim->alive ||
+        ts->chanlock || w->next != nullptr || w->blocked != 0) {
         return false;
     }
     // Inside a nested interpreter call (a finaliser the collector runs, an

@@ -220,6 +220,13 @@ StacklessThread* thread_for_switch() noexcept {
     return ts;
 }
 
+bool runs_as_ring_head(StacklessThread* ts) noexcept {
+    Tasklet* me = ts->current;
+    return me != nullptr && !me->is_hub && me->blocked == 0 && me->next != nullptr &&
+           ts->head == me && !ts->schedlock && ts->switch_trap == 0 &&
+           ts->sleep != StacklessThread::Sleep::waiting;
+}
+
 StacklessThread* thread_for_wait() noexcept { return thread_for_switch(); }
 
 void ring_insert(StacklessThread* ts, Tasklet* t) noexcept {
