@@ -4,8 +4,12 @@ bench/echo.py.
 Usage: echo_asyncio_streams.py PORT [--uvloop]. Prints "ready" once it listens.
 """
 
-import argparse
 import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run with -P
+from _asyncio_server import serve  # noqa: E402
 
 
 async def handle(reader, writer):
@@ -18,18 +22,8 @@ async def handle(reader, writer):
     writer.close()
 
 
-async def main(port):
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-    print("ready", flush=True)
-    await server.serve_forever()
+async def start(port):
+    return await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
 
 
-parser = argparse.ArgumentParser()
-parser.add_argument("port", type=int)
-parser.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop")
-args = parser.parse_args()
-if args.uvloop:
-    import uvloop
-
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-asyncio.run(main(args.port))
+serve(start)

@@ -473,17 +473,10 @@ class nblimitreader:
     def readline_stripend(self, limit=-1, delim=None):
         return _stripend(self.readline(limit, _NL if delim is None else delim), delim)
 
-    def readlines(self, hint=-1):
-        return nbfile.readlines(self, hint)  # which only iterates
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
+    # nbfile's, which only call readline() and iterate.
+    readlines = nbfile.readlines
+    __iter__ = nbfile.__iter__
+    __next__ = nbfile.__next__
 
     def discard_to_read_limit(self):
         """Skips the rest; returns how many bytes EOF spared."""
